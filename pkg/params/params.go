@@ -1,0 +1,506 @@
+// Package params is the SSM Parameter Store cache shared by intake and
+// dispatch.
+//
+// A Cache loads every parameter it is configured for (fixed names and whole
+// paths) in one round, keeps them for a TTL, and serves Get from memory, so a
+// batch of a thousand records costs one round of SSM calls, not a thousand.
+// Concurrent callers share one in-flight load.
+//
+// The values are secrets (the NovaMed API key, the pseudonym key, source
+// signing secrets). No value ever appears in an error, a log line, Stats or
+// the String, GoString, Format or LogValue of a Cache.
+//
+// # Failure policy
+//
+// The first load must succeed: until it does, Get returns an error wrapping
+// ErrUnavailable (intake answers 503, dispatch retries the message).
+//
+// When a reload fails after a success, the values already loaded are served
+// "stale" for up to one extra grace period (WithStaleGrace, one TTL by
+// default), with a warning logged (names and counts only). Rotating a key in
+// SSM is not an emergency that justifies failing every request because SSM
+// blinked; a key older than TTL+grace is, so after that Get fails. A forced
+// Refresh that fails returns its error and leaves the loaded values in place.
+//
+// After a failed load, no new SSM call is made for MinRetryInterval (the same
+// interval that limits forced refreshes): a stream of requests during an SSM
+// outage gets the stale value or the last error at once instead of each one
+// waiting for its own failing call.
+package params
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"golang.org/x/sync/singleflight"
+)
+
+// SSMAPI is the part of the SSM client the cache uses.
+type SSMAPI interface {
+	GetParameters(ctx context.Context, params *ssm.GetParametersInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
+	GetParametersByPath(ctx context.Context, params *ssm.GetParametersByPathInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
+}
+
+// Defaults of a Cache.
+const (
+	DefaultTTL = 5 * time.Minute
+	// DefaultMinRetryInterval limits forced refreshes and retries after a
+	// failed load to one per interval.
+	DefaultMinRetryInterval = 5 * time.Second
+	// DefaultLoadTimeout bounds one load round. A load is shared by every
+	// caller waiting for it, so it does not run on any one caller's context.
+	DefaultLoadTimeout = 10 * time.Second
+)
+
+// SSM's limit on names per GetParameters call.
+const getParametersChunk = 10
+
+// Errors of the package. Test them with errors.Is.
+var (
+	// ErrNotFound: the name is not a parameter that exists in SSM (for a
+	// name under a configured path, intake answers 404 for an unknown
+	// source). Missing names do not trigger a reload: a stream of unknown
+	// sources must not turn into a stream of SSM calls.
+	ErrNotFound = errors.New("params: parameter not found")
+	// ErrNotConfigured: the name is neither a WithNames name nor under a
+	// WithPath path. It is a programming error, kept apart from ErrNotFound
+	// so it does not become a silent 404.
+	ErrNotConfigured = errors.New("params: parameter name not configured in the cache")
+	// ErrUnavailable: SSM could not be read and no usable value is cached.
+	ErrUnavailable = errors.New("params: parameter store unavailable")
+)
+
+// Option configures a Cache.
+type Option func(*config)
+
+type config struct {
+	names            []string
+	paths            []string
+	ttl              time.Duration
+	staleGrace       time.Duration
+	staleGraceSet    bool
+	minRetryInterval time.Duration
+	loadTimeout      time.Duration
+	now              func() time.Time
+	logger           *slog.Logger
+}
+
+// WithNames adds fixed parameter names, relative to the prefix ("api-key",
+// "clinic-id"). They are read with GetParameters, ten names per call.
+func WithNames(names ...string) Option {
+	return func(c *config) { c.names = append(c.names, names...) }
+}
+
+// WithPath adds every parameter under prefix/sub ("sources"), read
+// recursively with GetParametersByPath, following every page. Get names them
+// relative to the prefix: "sources/ehr-a".
+func WithPath(sub string) Option {
+	return func(c *config) { c.paths = append(c.paths, sub) }
+}
+
+// WithTTL sets how long loaded values are fresh (default DefaultTTL).
+func WithTTL(d time.Duration) Option {
+	return func(c *config) { c.ttl = d }
+}
+
+// WithStaleGrace sets how long past the TTL the last loaded values are
+// still served while reloads fail (default: one TTL). Zero disables stale
+// serving.
+func WithStaleGrace(d time.Duration) Option {
+	return func(c *config) { c.staleGrace, c.staleGraceSet = d, true }
+}
+
+// WithMinRetryInterval sets the least time between two forced refreshes, and
+// between a failed load and the next attempt (default
+// DefaultMinRetryInterval).
+func WithMinRetryInterval(d time.Duration) Option {
+	return func(c *config) { c.minRetryInterval = d }
+}
+
+// WithLoadTimeout bounds one load round (default DefaultLoadTimeout).
+func WithLoadTimeout(d time.Duration) Option {
+	return func(c *config) { c.loadTimeout = d }
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now = now }
+}
+
+// WithLogger sets the logger for reload warnings (default slog.Default()).
+// The cache logs names, counts and error classes, never values.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// Stats counts what the cache has done since New. It holds no names and no
+// values.
+type Stats struct {
+	// Calls is the number of SSM API calls made (each GetParameters chunk
+	// and each GetParametersByPath page is one call).
+	Calls uint64
+	// Loads is the number of load rounds that succeeded.
+	Loads uint64
+	// LoadFailures is the number of load rounds that failed.
+	LoadFailures uint64
+	// Refreshes is the number of forced refreshes that ran a load.
+	Refreshes uint64
+	// RefreshesLimited is the number of forced refreshes skipped by the
+	// rate limit.
+	RefreshesLimited uint64
+	// StaleServed is the number of Get calls answered with values past
+	// their TTL because a reload failed.
+	StaleServed uint64
+}
+
+// Cache is a TTL cache of SSM parameters. It is safe for concurrent use.
+// Create it with New.
+type Cache struct {
+	client SSMAPI
+	prefix string
+	cfg    config
+	group  singleflight.Group
+
+	mu          sync.Mutex
+	values      secrets   // guarded by mu; nil until the first successful load
+	loadedAt    time.Time // guarded by mu; start of the last successful load
+	failedAt    time.Time // guarded by mu; end of the last failed load, zero after a success
+	lastErr     error     // guarded by mu; the error of the last failed load
+	lastForced  time.Time // guarded by mu; start of the last forced refresh
+	forcedEver  bool      // guarded by mu
+	staleWarned bool      // guarded by mu; one warning per outage, not per Get
+
+	calls, loads, loadFailures, refreshes, refreshesLimited, staleServed atomic.Uint64
+}
+
+// secrets holds parameter values. It renders without them in every format,
+// so printing a Cache or its fields by mistake cannot leak a value.
+type secrets map[string]string
+
+func (s secrets) String() string                    { return fmt.Sprintf("[%d secret values]", len(s)) }
+func (s secrets) GoString() string                  { return s.String() }
+func (s secrets) Format(f fmt.State, _ rune)        { _, _ = f.Write([]byte(s.String())) }
+func (s secrets) LogValue() slog.Value              { return slog.IntValue(len(s)) }
+func (s secrets) lookup(name string) (string, bool) { v, ok := s[name]; return v, ok }
+
+// SSM parameter names: letters, digits and ._-/ (the name is checked here so
+// a typo fails at start-up rather than as an SSM validation error later).
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$`)
+
+// New returns a cache of the parameters under prefix (for example
+// "/novamed-bridge/dev") named by WithNames and WithPath. It makes no call:
+// the first Get loads.
+func New(client SSMAPI, prefix string, opts ...Option) (*Cache, error) {
+	if client == nil {
+		return nil, errors.New("params: nil SSM client")
+	}
+	cfg := config{
+		ttl:              DefaultTTL,
+		minRetryInterval: DefaultMinRetryInterval,
+		loadTimeout:      DefaultLoadTimeout,
+		now:              time.Now,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if !cfg.staleGraceSet {
+		cfg.staleGrace = cfg.ttl
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+
+	prefix = strings.TrimRight(prefix, "/")
+	if !strings.HasPrefix(prefix, "/") || !nameRE.MatchString(prefix[1:]) {
+		return nil, fmt.Errorf("params: prefix %q must be an absolute SSM path such as /novamed-bridge/dev", prefix)
+	}
+	if len(cfg.names) == 0 && len(cfg.paths) == 0 {
+		return nil, errors.New("params: no names or paths configured")
+	}
+	for i, n := range cfg.names {
+		if !nameRE.MatchString(n) {
+			return nil, fmt.Errorf("params: name %q must be relative to the prefix, without a leading slash", n)
+		}
+		cfg.names[i] = n
+	}
+	for i, p := range cfg.paths {
+		p = strings.TrimRight(p, "/")
+		if !nameRE.MatchString(p) {
+			return nil, fmt.Errorf("params: path %q must be relative to the prefix, without a leading slash", p)
+		}
+		cfg.paths[i] = p
+	}
+	cfg.names = slices.Compact(slices.Sorted(slices.Values(cfg.names)))
+	cfg.paths = slices.Compact(slices.Sorted(slices.Values(cfg.paths)))
+	if cfg.ttl <= 0 || cfg.staleGrace < 0 || cfg.minRetryInterval < 0 || cfg.loadTimeout <= 0 {
+		return nil, errors.New("params: TTL and load timeout must be positive, grace and retry interval not negative")
+	}
+	return &Cache{client: client, prefix: prefix, cfg: cfg}, nil
+}
+
+// Get returns the value of name, relative to the prefix ("api-key",
+// "sources/ehr-a"). It loads every configured parameter on first use and
+// after the TTL expires; otherwise it answers from memory.
+//
+// Errors: ErrNotFound (the parameter does not exist), ErrNotConfigured,
+// ErrUnavailable (SSM failed and nothing usable is cached), or the context's
+// error.
+func (c *Cache) Get(ctx context.Context, name string) (string, error) {
+	if !c.configured(name) {
+		return "", fmt.Errorf("%w: %q", ErrNotConfigured, name)
+	}
+	values, err := c.current(ctx)
+	if err != nil {
+		return "", err
+	}
+	v, ok := values.lookup(name)
+	if !ok {
+		if slices.Contains(c.cfg.names, name) {
+			// A fixed name comes from code, not from input: naming it helps
+			// the operator who forgot to create it.
+			return "", fmt.Errorf("%w: %q", ErrNotFound, name)
+		}
+		// A name under a path is built from request input (the source in
+		// the URL): it is not repeated.
+		return "", ErrNotFound
+	}
+	return v, nil
+}
+
+// Refresh reloads every parameter now, for a caller that knows its value is
+// stale (dispatch after NovaMed answers 401, to pick up a rotated key).
+//
+// Forced refreshes are limited to one per MinRetryInterval so a stream of
+// 401s cannot hammer SSM: within the interval Refresh returns nil without a
+// call (the values were re-read moments ago), and callers that arrive while
+// a load is in flight share it. Refresh returns an error only when it ran a
+// load that failed; the previously loaded values then stay in place.
+func (c *Cache) Refresh(ctx context.Context) error {
+	now := c.cfg.now()
+	c.mu.Lock()
+	if c.forcedEver && now.Sub(c.lastForced) < c.cfg.minRetryInterval {
+		c.mu.Unlock()
+		c.refreshesLimited.Add(1)
+		return nil
+	}
+	c.forcedEver, c.lastForced = true, now
+	c.mu.Unlock()
+
+	c.refreshes.Add(1)
+	_, err := c.load(ctx)
+	return err
+}
+
+// Stats returns the counters of the cache.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Calls:            c.calls.Load(),
+		Loads:            c.loads.Load(),
+		LoadFailures:     c.loadFailures.Load(),
+		Refreshes:        c.refreshes.Load(),
+		RefreshesLimited: c.refreshesLimited.Load(),
+		StaleServed:      c.staleServed.Load(),
+	}
+}
+
+// String describes the cache without its values.
+func (c *Cache) String() string {
+	return fmt.Sprintf("params.Cache{prefix: %s, names: %d, paths: %d}", c.prefix, len(c.cfg.names), len(c.cfg.paths))
+}
+
+// GoString describes the cache without its values.
+func (c *Cache) GoString() string { return c.String() }
+
+// Format keeps values out of every fmt verb, %+v and %#v included.
+func (c *Cache) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
+
+// LogValue describes the cache without its values.
+func (c *Cache) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("prefix", c.prefix),
+		slog.Int("names", len(c.cfg.names)),
+		slog.Int("paths", len(c.cfg.paths)),
+	)
+}
+
+// configured reports whether name is a fixed name or lies under a path.
+func (c *Cache) configured(name string) bool {
+	if _, ok := slices.BinarySearch(c.cfg.names, name); ok {
+		return true
+	}
+	for _, p := range c.cfg.paths {
+		if strings.HasPrefix(name, p+"/") && len(name) > len(p)+1 {
+			return true
+		}
+	}
+	return false
+}
+
+// current returns the values to answer from, loading them if they are
+// missing or past their TTL.
+func (c *Cache) current(ctx context.Context) (secrets, error) {
+	now := c.cfg.now()
+	c.mu.Lock()
+	values, loadedAt := c.values, c.loadedAt
+	fresh := values != nil && now.Sub(loadedAt) < c.cfg.ttl
+	backingOff := !c.failedAt.IsZero() && now.Sub(c.failedAt) < c.cfg.minRetryInterval
+	lastErr := c.lastErr
+	c.mu.Unlock()
+	if fresh {
+		return values, nil
+	}
+
+	var err error
+	if backingOff {
+		err = lastErr
+	} else {
+		var loaded secrets
+		loaded, err = c.load(ctx)
+		if err == nil {
+			return loaded, nil
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+	}
+
+	if values != nil && now.Sub(loadedAt) < c.cfg.ttl+c.cfg.staleGrace {
+		c.staleServed.Add(1)
+		c.warnStale(now.Sub(loadedAt), err)
+		return values, nil
+	}
+	return nil, err
+}
+
+// warnStale logs once per outage that stale values are being served.
+func (c *Cache) warnStale(age time.Duration, err error) {
+	c.mu.Lock()
+	warned := c.staleWarned
+	c.staleWarned = true
+	c.mu.Unlock()
+	if warned {
+		return
+	}
+	c.cfg.logger.Warn("params: SSM reload failed, serving the last loaded parameters",
+		slog.String("prefix", c.prefix),
+		slog.Duration("age", age.Round(time.Second)),
+		slog.Duration("max_age", c.cfg.ttl+c.cfg.staleGrace),
+		slog.String("error", err.Error()),
+	)
+}
+
+// load runs one shared load round and stores its result. Callers that
+// arrive while a round is in flight wait for it; each stops waiting when its
+// own context ends, without cancelling the round for the others.
+func (c *Cache) load(ctx context.Context) (secrets, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ch := c.group.DoChan("load", func() (any, error) {
+		started := c.cfg.now()
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.loadTimeout)
+		defer cancel()
+		values, err := c.fetch(lctx)
+
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err != nil {
+			c.loadFailures.Add(1)
+			c.failedAt, c.lastErr = c.cfg.now(), err
+			return nil, err
+		}
+		c.loads.Add(1)
+		c.values, c.loadedAt = values, started
+		c.failedAt, c.lastErr, c.staleWarned = time.Time{}, nil, false
+		return values, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(secrets), nil
+	}
+}
+
+// fetch reads every configured parameter. It fails as a whole: a partial
+// result never replaces a complete one.
+func (c *Cache) fetch(ctx context.Context) (secrets, error) {
+	values := make(secrets)
+	full := make([]string, len(c.cfg.names))
+	for i, n := range c.cfg.names {
+		full[i] = c.prefix + "/" + n
+	}
+	for chunk := range slices.Chunk(full, getParametersChunk) {
+		c.calls.Add(1)
+		out, err := c.client.GetParameters(ctx, &ssm.GetParametersInput{
+			Names:          chunk,
+			WithDecryption: aws.Bool(true),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: GetParameters: %w", ErrUnavailable, err)
+		}
+		// Names SSM reports as invalid simply stay missing: Get answers
+		// ErrNotFound for them, and the other parameters stay usable.
+		for _, p := range out.Parameters {
+			c.store(values, p.Name, p.Value)
+		}
+	}
+	for _, sub := range c.cfg.paths {
+		in := &ssm.GetParametersByPathInput{
+			Path:           aws.String(c.prefix + "/" + sub),
+			Recursive:      aws.Bool(true),
+			WithDecryption: aws.Bool(true),
+		}
+		for {
+			c.calls.Add(1)
+			out, err := c.client.GetParametersByPath(ctx, in)
+			if err != nil {
+				return nil, fmt.Errorf("%w: GetParametersByPath %s: %w", ErrUnavailable, sub, err)
+			}
+			for _, p := range out.Parameters {
+				c.store(values, p.Name, p.Value)
+			}
+			next := aws.ToString(out.NextToken)
+			if next == "" {
+				break
+			}
+			if next == aws.ToString(in.NextToken) {
+				// A service that hands back the same token would loop forever.
+				return nil, fmt.Errorf("%w: GetParametersByPath %s: repeated page token", ErrUnavailable, sub)
+			}
+			in.NextToken = aws.String(next)
+		}
+	}
+	return values, nil
+}
+
+// store records one parameter under its name relative to the prefix.
+func (c *Cache) store(values secrets, name, value *string) {
+	n, ok := strings.CutPrefix(aws.ToString(name), c.prefix+"/")
+	if !ok || n == "" || value == nil {
+		return
+	}
+	values[n] = *value
+}
+
+// names returns the relative names currently loaded, for tests and
+// diagnostics; it never exposes values.
+func (c *Cache) names() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Sorted(maps.Keys(c.values))
+}
