@@ -1,0 +1,103 @@
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/sivchari/kumo"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// dispatchFake stands in for the dispatch function: it fails the messages
+// whose body is "fail" and records what it saw.
+type dispatchFake struct {
+	seen []events.SQSEvent
+	err  error
+}
+
+func (d *dispatchFake) Invoke(_ context.Context, event any) ([]byte, error) {
+	ev := event.(events.SQSEvent)
+	d.seen = append(d.seen, ev)
+	if d.err != nil {
+		return nil, d.err
+	}
+	var resp events.SQSEventResponse
+	for _, r := range ev.Records {
+		if r.Body == "fail" {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+		}
+	}
+	return json.Marshal(resp)
+}
+
+func newQueue(t *testing.T) (*sqs.Client, string) {
+	t.Helper()
+	srv := kumo.NewServer()
+	t.Cleanup(srv.Close)
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
+		config.WithBaseEndpoint(srv.URL), config.WithCredentialsProvider(aws.AnonymousCredentials{}))
+	require.NoError(t, err)
+	client := sqs.NewFromConfig(cfg)
+	q, err := client.CreateQueue(context.Background(), &sqs.CreateQueueInput{
+		QueueName:  aws.String(strings.ReplaceAll(t.Name(), "/", "-")),
+		Attributes: map[string]string{"VisibilityTimeout": "0"},
+	})
+	require.NoError(t, err)
+	return client, aws.ToString(q.QueueUrl)
+}
+
+func TestPollerDeletesAllButReportedFailures(t *testing.T) {
+	ctx := context.Background()
+	client, url := newQueue(t)
+	for _, body := range []string{"ok-1", "fail", "ok-2"} {
+		_, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body),
+			MessageAttributes: map[string]sqstypes.MessageAttributeValue{"kind": {DataType: aws.String("String"), StringValue: aws.String("patient")}}})
+		require.NoError(t, err)
+	}
+	fake := &dispatchFake{}
+	p := &Poller{SQS: client, QueueURL: url, QueueARN: "arn:aws:sqs:us-east-1:000000000000:deliveries", Region: "us-east-1", Dispatch: fake}
+
+	res, err := p.PollOnce(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, BatchResult{Received: 3, Failed: 1, Deleted: 2}, res)
+
+	rec := fake.seen[0].Records[0]
+	assert.Equal(t, "aws:sqs", rec.EventSource)
+	assert.Equal(t, "1", rec.Attributes["ApproximateReceiveCount"], "dispatch reads the attempt from here")
+	assert.Equal(t, "patient", aws.ToString(rec.MessageAttributes["kind"].StringValue))
+
+	// The failed message comes back, and only it.
+	res, err = p.PollOnce(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, BatchResult{Received: 1, Failed: 1}, res)
+	assert.Equal(t, "fail", fake.seen[1].Records[0].Body)
+	assert.Equal(t, "2", fake.seen[1].Records[0].Attributes["ApproximateReceiveCount"])
+}
+
+func TestPollerKeepsTheBatchWhenTheFunctionFails(t *testing.T) {
+	ctx := context.Background()
+	client, url := newQueue(t)
+	_, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("ok")})
+	require.NoError(t, err)
+	p := &Poller{SQS: client, QueueURL: url, Dispatch: &dispatchFake{err: ErrFunction}}
+	res, err := p.PollOnce(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, BatchResult{Received: 1, Failed: 1}, res)
+
+	p.Dispatch = &dispatchFake{err: errors.New("emulator gone")}
+	_, err = p.PollOnce(ctx)
+	assert.Error(t, err, "an emulator failure stops the poller")
+	p.Dispatch = &dispatchFake{}
+	res, err = p.PollOnce(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, BatchResult{Received: 1, Deleted: 1}, res, "nothing was lost")
+}
