@@ -1,0 +1,112 @@
+package queue
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// eventHashHex is the length of the hash part of an event id: 32 hex digits,
+// 128 bits of SHA-256. Collisions between distinct events stay out of reach
+// (about 2^64 events per source before one is likely) while the id stays
+// short enough for logs and a DynamoDB key.
+const eventHashHex = 32
+
+// Domain separation: an id hashed from a sender's event id can never equal
+// one hashed from a body.
+const (
+	senderIDDomain = "novamed-bridge/event/v1/sender-id"
+	bodyDomain     = "novamed-bridge/event/v1/body"
+)
+
+// EventID returns the id of one webhook event: "<source>:<32 hex digits>".
+//
+// The hash covers the source and the sender's event id when the sender
+// gives one (Standard Webhooks webhook-id, a Typeform token, a FHIR
+// notification id), otherwise the raw body, so a sender's retry of the same
+// event gets the same id and the ledger answers it as a duplicate. The
+// sender's id is hashed rather than kept: it is an arbitrary string that
+// could hold anything, and the event id goes into DynamoDB keys, queue
+// bodies and logs. Only a plain SHA-256 is used (no key is available to
+// intake before configuration loads and none is needed for stability):
+// sender event ids are delivery ids, not identifiers of a person, and a
+// body hash covers the whole record.
+//
+// A sender id made only of white space counts as none. A source that is not
+// ValidSource is sanitised in the prefix (its exact bytes stay in the hash),
+// and Encode rejects messages of such sources anyway.
+func EventID(source, senderEventID string, body []byte) string {
+	h := sha256.New()
+	if strings.TrimSpace(senderEventID) != "" {
+		writeField(h, []byte(senderIDDomain))
+		writeField(h, []byte(source))
+		writeField(h, []byte(senderEventID))
+	} else {
+		writeField(h, []byte(bodyDomain))
+		writeField(h, []byte(source))
+		writeField(h, body)
+	}
+	return sanitiseSource(source) + ":" + hex.EncodeToString(h.Sum(nil))[:eventHashHex]
+}
+
+// writeField writes a length-prefixed field, so ("ab", "c") and ("a", "bc")
+// hash differently.
+func writeField(h io.Writer, b []byte) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+	_, _ = h.Write(n[:])
+	_, _ = h.Write(b)
+}
+
+func sanitiseSource(source string) string {
+	if ValidSource(source) {
+		return source
+	}
+	var b strings.Builder
+	for i := 0; i < len(source) && b.Len() < 64; i++ {
+		c := source[i]
+		if c == '_' || c == '.' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "_"
+	}
+	return b.String()
+}
+
+// MaxRecordIndex is the largest record index RecordID accepts in a message
+// (a webhook with more records than this is refused long before).
+const MaxRecordIndex = 999999
+
+// RecordID returns the id of record index (0-based) of an event:
+// "<event id>/<index>".
+func RecordID(eventID string, index int) string {
+	return eventID + "/" + strconv.Itoa(index)
+}
+
+// ErrInvalidRecordID is returned by ParseRecordID.
+var ErrInvalidRecordID = errors.New("queue: invalid record id")
+
+var recordIDRE = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.\-]{0,63}:[0-9a-f]{32})/(0|[1-9][0-9]{0,5})$`)
+
+// ParseRecordID splits a record id made by RecordID(EventID(...), index)
+// into its event id and index.
+func ParseRecordID(id string) (eventID string, index int, err error) {
+	m := recordIDRE.FindStringSubmatch(id)
+	if m == nil {
+		return "", 0, ErrInvalidRecordID
+	}
+	index, err = strconv.Atoi(m[2])
+	if err != nil {
+		return "", 0, ErrInvalidRecordID
+	}
+	return m[1], index, nil
+}
