@@ -1,0 +1,381 @@
+package phi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/novamed/bridge/pkg/novamed"
+)
+
+// Errors of the guard. None of them, nor anything they wrap, quotes a value.
+var (
+	// ErrMalformedRecord: the record's kind and body do not match.
+	ErrMalformedRecord = errors.New("phi: record kind and body do not match")
+	// ErrInvalidOutput: the de-identified record fails NovaMed's validation
+	// (usually because the input lacked a required field). It wraps the
+	// *novamed.ValidationError, which names fields only.
+	ErrInvalidOutput = errors.New("phi: de-identified record is not valid")
+	// ErrPseudonym: the Pseudonymizer returned fewer than MinPseudonymLen bytes.
+	ErrPseudonym = errors.New("phi: pseudonym too short")
+	// ErrTooLarge: DeidentifyJSON was given more than MaxBodyBytes.
+	ErrTooLarge = errors.New("phi: record body too large")
+	// ErrClinicID: New was given a development clinic that is not a UUID.
+	ErrClinicID = errors.New("phi: development clinic id is not a UUID")
+	// ErrNoPseudonymizer: New was given a nil Pseudonymizer.
+	ErrNoPseudonymizer = errors.New("phi: no pseudonymizer")
+	// errFutureBirthDate is wrapped in a RedactedError for date_of_birth.
+	errFutureBirthDate = errors.New("birth date in the future")
+)
+
+// MaxBodyBytes bounds what DeidentifyJSON reads: the largest legitimate
+// body (a practitioner with a 128 KiB signature image) with room to spare.
+const MaxBodyBytes = 512 << 10
+
+// Age at and above which the birth year is replaced (Safe Harbor).
+const ageCap = 90
+
+// Report counts what de-identification did, by field. It holds counts only,
+// never names or values, so it is safe to log and to turn into metrics.
+type Report struct {
+	Replaced    int `json:"replaced"`    // synthetic values and the configured clinic
+	Generalized int `json:"generalized"` // birth date and ZIP made coarser
+	Kept        int `json:"kept"`        // values passed unchanged (not PHI)
+	Dropped     int `json:"dropped"`     // fields removed: by policy, invalid kept values, unknown keys
+}
+
+// Guard de-identifies NovaMed records for non-production targets. It is safe
+// for concurrent use.
+type Guard struct {
+	p      Pseudonymizer
+	clinic string
+	now    func() time.Time
+}
+
+// Option configures a Guard.
+type Option func(*Guard)
+
+// WithClock sets the clock used for the age-90 rule (tests pin it).
+func WithClock(now func() time.Time) Option { return func(g *Guard) { g.now = now } }
+
+// New returns a Guard that pseudonymises with p and assigns every record to
+// devClinicID, the development clinic from configuration.
+func New(p Pseudonymizer, devClinicID string, opts ...Option) (*Guard, error) {
+	if p == nil {
+		return nil, ErrNoPseudonymizer
+	}
+	if !novamed.IsUUID(devClinicID) {
+		return nil, ErrClinicID
+	}
+	g := &Guard{p: p, clinic: devClinicID, now: time.Now}
+	for _, o := range opts {
+		o(g)
+	}
+	return g, nil
+}
+
+const guardString = "phi.Guard{[REDACTED]}"
+
+// String, GoString, Format and LogValue keep the pseudonymizer (and its key)
+// out of every printout.
+func (g *Guard) String() string             { return guardString }
+func (g *Guard) GoString() string           { return guardString }
+func (g *Guard) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(guardString)) }
+func (g *Guard) LogValue() slog.Value       { return slog.StringValue(guardString) }
+
+// Apply is the one decision point for callers: records bound for Production
+// pass unchanged; records bound anywhere else are de-identified.
+func (g *Guard) Apply(env Environment, rec novamed.Record) (novamed.Record, Report, error) {
+	if env.AllowsPHI() {
+		return rec, Report{}, nil
+	}
+	return g.Deidentify(rec)
+}
+
+// Deidentify returns a de-identified copy of rec, as phi-policy.md
+// prescribes, and what it did. The copy shares no memory with rec. On any
+// error it returns the zero Record: never the original, never a partial one.
+func (g *Guard) Deidentify(rec novamed.Record) (novamed.Record, Report, error) {
+	if !shapeOK(rec) {
+		return novamed.Record{}, Report{}, ErrMalformedRecord
+	}
+	body, err := rec.Body()
+	if err != nil {
+		return novamed.Record{}, Report{}, ErrMalformedRecord
+	}
+	return g.deidentify(rec, body, Report{})
+}
+
+// DeidentifyJSON decodes a NovaMed body of the given kind strictly (see
+// novamed.DecodeRecord: keys match exactly, so case variants and look-alike
+// keys are unknown and dropped; a duplicate key or a non-string value is an
+// error) and de-identifies it. Every value in raw that the policy does not
+// keep, unknown and nested ones included, arms the tripwire.
+func (g *Guard) DeidentifyJSON(kind novamed.Kind, raw []byte) (novamed.Record, Report, error) {
+	if len(raw) > MaxBodyBytes {
+		return novamed.Record{}, Report{}, ErrTooLarge
+	}
+	rec, dec, err := novamed.DecodeRecord(kind, raw)
+	if err != nil {
+		return novamed.Record{}, Report{}, fmt.Errorf("phi: decode: %w", err)
+	}
+	return g.deidentify(rec, raw, Report{Dropped: dec.Dropped})
+}
+
+func shapeOK(rec novamed.Record) bool {
+	switch rec.Kind {
+	case novamed.KindPatient:
+		return rec.Patient != nil && rec.Practitioner == nil
+	case novamed.KindPractitioner:
+		return rec.Practitioner != nil && rec.Patient == nil
+	}
+	return false
+}
+
+// deidentify builds the output; raw is the input as JSON (the caller's body,
+// or the record re-encoded), from which the tripwire's secrets come. The
+// tripwire runs while the record is built (that is where the secrets and
+// the disclosed values are known), validation last.
+func (g *Guard) deidentify(rec novamed.Record, raw []byte, rep Report) (novamed.Record, Report, error) {
+	if !shapeOK(rec) {
+		return novamed.Record{}, Report{}, ErrMalformedRecord
+	}
+	var out novamed.Record
+	var err error
+	switch rec.Kind {
+	case novamed.KindPatient:
+		out, err = g.patient(*rec.Patient, raw, &rep)
+	default:
+		out, err = g.practitioner(*rec.Practitioner, raw, &rep)
+	}
+	if err != nil {
+		return novamed.Record{}, Report{}, err
+	}
+	if err := out.Validate(); err != nil {
+		return novamed.Record{}, Report{}, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
+	}
+	return out, rep, nil
+}
+
+// pseudonym asks the Pseudonymizer and insists on enough bytes.
+func (g *Guard) pseudonym(domain, value string) ([]byte, error) {
+	ps := g.p.Pseudonym(domain, value)
+	if len(ps) < MinPseudonymLen {
+		return nil, ErrPseudonym
+	}
+	return ps, nil
+}
+
+func (g *Guard) patient(in novamed.PatientRequest, raw []byte, rep *Report) (novamed.Record, error) {
+	out := novamed.PatientRequest{}
+	t := newTripwire()
+	kept := map[string]bool{}
+
+	// Kept and generalised values first: they are what the policy discloses.
+	if in.Gender != "" {
+		if novamed.IsGender(in.Gender) {
+			out.Gender = in.Gender
+			kept["gender"] = true
+			t.disclose(out.Gender)
+			rep.Kept++
+		} else {
+			rep.Dropped++
+		}
+	}
+	if in.State != "" {
+		if novamed.IsState(in.State) {
+			out.State = in.State
+			kept["state"] = true
+			t.disclose(out.State)
+			rep.Kept++
+		} else {
+			rep.Dropped++
+		}
+	}
+	var dob string
+	if in.DateOfBirth != "" {
+		var err error
+		if dob, err = parseBirthDate(in.DateOfBirth, g.now()); err != nil {
+			return novamed.Record{}, err
+		}
+		out.DateOfBirth = generalizeBirthDate(dob, g.now())
+		t.disclose(out.DateOfBirth)
+		rep.Generalized++
+	}
+	if in.Zip != "" {
+		if z, ok := generalizeZip(in.Zip); ok {
+			out.Zip = z
+			t.disclose(out.Zip)
+			rep.Generalized++
+		} else {
+			rep.Dropped++
+		}
+	}
+	if in.ClinicID != "" {
+		out.ClinicID = g.clinic
+		t.disclose(g.clinic)
+		rep.Replaced++
+	}
+	if in.AddressLine2 != "" {
+		rep.Dropped++
+	}
+
+	secrets, err := collectSecrets(raw, patientPolicy, kept)
+	if err != nil {
+		return novamed.Record{}, ErrMalformedRecord
+	}
+	t.arm(secrets)
+
+	// One patient stays one patient: names and email come from one
+	// pseudonym of the identifying tuple, each field in its own domain.
+	id := strings.Join([]string{identityKey(in.FirstName), identityKey(in.LastName), dob, identityKey(in.Email)}, "\x1f")
+	synth := []struct {
+		in     string
+		domain string
+		value  string
+		set    func(ps []byte) string
+		dst    *string
+	}{
+		{in.FirstName, "patient.first_name", id, func(ps []byte) string { return pick(firstNames, ps, t) }, &out.FirstName},
+		{in.LastName, "patient.last_name", id, func(ps []byte) string { return pick(lastNames, ps, t) }, &out.LastName},
+		{in.Email, "patient.email", id, func(ps []byte) string { return syntheticEmail("p-", ps, t) }, &out.Email},
+		{in.Phone, "phone", digitsOnly(in.Phone), func(ps []byte) string { return syntheticPhone(ps, t) }, &out.Phone},
+		{in.AddressLine1, "address_line1", identityKey(in.AddressLine1), func(ps []byte) string { return syntheticStreet(ps, t) }, &out.AddressLine1},
+		{in.City, "city", identityKey(in.City), func(ps []byte) string { return pick(cityNames, ps, t) }, &out.City},
+	}
+	for _, s := range synth {
+		if s.in == "" {
+			continue // a missing field stays missing: the shape survives
+		}
+		ps, err := g.pseudonym(s.domain, s.value)
+		if err != nil {
+			return novamed.Record{}, err
+		}
+		*s.dst = s.set(ps)
+		rep.Replaced++
+	}
+	rec := novamed.Record{Kind: novamed.KindPatient, Patient: &out}
+	return rec, checkRecord(t, rec)
+}
+
+func (g *Guard) practitioner(in novamed.PractitionerRequest, raw []byte, rep *Report) (novamed.Record, error) {
+	out := novamed.PractitionerRequest{}
+	t := newTripwire()
+	kept := map[string]bool{}
+
+	// A practitioner's professional identity is public (the NPI registry).
+	for _, f := range []struct {
+		key string
+		v   string
+		dst *string
+	}{
+		{"first_name", in.FirstName, &out.FirstName},
+		{"last_name", in.LastName, &out.LastName},
+		{"npi_number", in.NPINumber, &out.NPINumber},
+	} {
+		if f.v != "" {
+			*f.dst = f.v
+			kept[f.key] = true
+			t.disclose(f.v)
+			rep.Kept++
+		}
+	}
+	if in.LicenseState != "" {
+		if novamed.IsState(in.LicenseState) {
+			out.LicenseState = in.LicenseState
+			kept["license_state"] = true
+			t.disclose(out.LicenseState)
+			rep.Kept++
+		} else {
+			rep.Dropped++
+		}
+	}
+	if in.AssignedClinic != "" {
+		out.AssignedClinic = g.clinic
+		t.disclose(g.clinic)
+		rep.Replaced++
+	}
+	for _, v := range []string{in.DEANumber, in.LicenseNumber, in.SignatureImage} {
+		if v != "" {
+			rep.Dropped++
+		}
+	}
+
+	secrets, err := collectSecrets(raw, practitionerPolicy, kept)
+	if err != nil {
+		return novamed.Record{}, ErrMalformedRecord
+	}
+	t.arm(secrets)
+
+	if in.Email != "" {
+		ps, err := g.pseudonym("practitioner.email", identityKey(in.NPINumber))
+		if err != nil {
+			return novamed.Record{}, err
+		}
+		out.Email = syntheticEmail("dr-", ps, t)
+		rep.Replaced++
+	}
+	if in.Phone != "" {
+		ps, err := g.pseudonym("phone", digitsOnly(in.Phone))
+		if err != nil {
+			return novamed.Record{}, err
+		}
+		out.Phone = syntheticPhone(ps, t)
+		rep.Replaced++
+	}
+	rec := novamed.Record{Kind: novamed.KindPractitioner, Practitioner: &out}
+	return rec, checkRecord(t, rec)
+}
+
+// checkRecord runs the tripwire over the record's wire body.
+func checkRecord(t *tripwire, rec novamed.Record) error {
+	body, err := rec.Body()
+	if err != nil {
+		return ErrMalformedRecord
+	}
+	return t.check(body)
+}
+
+// parseBirthDate reads a NovaMed date (full-width digits allowed) and returns
+// it in canonical form. Errors are redacted: time.Parse quotes its input.
+func parseBirthDate(v string, now time.Time) (string, error) {
+	s := strings.TrimSpace(norm.NFKC.String(v))
+	d, err := time.Parse(novamed.DateLayout, s)
+	if err != nil {
+		return "", RedactField("date_of_birth", err)
+	}
+	if d.After(now) {
+		return "", RedactField("date_of_birth", errFutureBirthDate)
+	}
+	return d.Format(novamed.DateLayout), nil
+}
+
+// generalizeBirthDate keeps the year and sets month and day to 01-01. Ages of
+// 90 or more become the year that makes the age exactly 90 (with 01-01 as
+// the birthday, the age is simply the difference of the years).
+func generalizeBirthDate(canonical string, now time.Time) string {
+	year, _ := strconv.Atoi(canonical[:4])
+	if floor := now.Year() - ageCap; year < floor {
+		year = floor
+	}
+	return fmt.Sprintf("%04d-01-01", year)
+}
+
+// generalizeZip keeps the three-digit prefix, or none for the sparsely
+// populated prefixes. A ZIP that is not valid (after NFKC, so full-width
+// digits count) is dropped.
+func generalizeZip(v string) (string, bool) {
+	z := strings.TrimSpace(norm.NFKC.String(v))
+	if !novamed.IsZip(z) {
+		return "", false
+	}
+	if restrictedZip3[z[:3]] {
+		return "00000", true
+	}
+	return z[:3] + "00", true
+}

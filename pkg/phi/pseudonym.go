@@ -1,0 +1,62 @@
+package phi
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+)
+
+// Pseudonymizer turns a value into a stable pseudonym within a domain (the
+// domain keeps a patient's email pseudonym unrelated to their street's).
+// The same domain and value must always give the same bytes, and different
+// values different bytes. The guard needs at least MinPseudonymLen bytes.
+//
+// It is the one seam for the known tension in phi-policy.md: an HMAC is
+// derived from the person; a random-token vault (non-derived codes kept in
+// the ledger) can implement this interface without touching callers.
+type Pseudonymizer interface {
+	Pseudonym(domain, value string) []byte
+}
+
+// MinPseudonymLen is the shortest pseudonym the guard accepts: 16 bytes
+// leave room for a 60-bit email code and independent picks.
+const MinPseudonymLen = 16
+
+// MinKeyLen is the shortest HMAC key NewHMACPseudonymizer accepts.
+const MinKeyLen = 16
+
+// ErrShortKey is returned by NewHMACPseudonymizer for a key under MinKeyLen bytes.
+var ErrShortKey = errors.New("phi: pseudonym key is shorter than 16 bytes")
+
+// NewHMACPseudonymizer returns a Pseudonymizer computing
+// HMAC-SHA256(key, len(domain) ‖ domain ‖ value). The length prefix keeps
+// ("ab", "c") and ("a", "bc") apart. The key is copied.
+func NewHMACPseudonymizer(key []byte) (Pseudonymizer, error) {
+	if len(key) < MinKeyLen {
+		return nil, ErrShortKey
+	}
+	return &hmacPseudonymizer{key: append([]byte(nil), key...)}, nil
+}
+
+type hmacPseudonymizer struct{ key []byte }
+
+func (h *hmacPseudonymizer) Pseudonym(domain, value string) []byte {
+	m := hmac.New(sha256.New, h.key)
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(domain)))
+	m.Write(n[:])
+	m.Write([]byte(domain))
+	m.Write([]byte(value))
+	return m.Sum(nil)
+}
+
+const redactedKey = "phi.HMACPseudonymizer{key:[REDACTED]}"
+
+// String, GoString, Format and LogValue keep the key out of every printout.
+func (h *hmacPseudonymizer) String() string             { return redactedKey }
+func (h *hmacPseudonymizer) GoString() string           { return redactedKey }
+func (h *hmacPseudonymizer) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redactedKey)) }
+func (h *hmacPseudonymizer) LogValue() slog.Value       { return slog.StringValue(redactedKey) }

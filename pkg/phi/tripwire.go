@@ -1,0 +1,189 @@
+package phi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// ErrTripwire means an input value of four or more characters (after
+// normalisation) was found in a de-identified record. The record is not
+// returned. The error names the output field, never the value.
+var ErrTripwire = errors.New("phi: tripwire: an input value reached the de-identified output")
+
+// formatConstants are the fixed parts of synthetic values. They carry no
+// information about anyone, so an input value that happens to be part of
+// them ("example", "5550" in a ZIP of 55501) is not a leak.
+var formatConstants = []string{"p-", "dr-", "@" + syntheticEmailDomain, syntheticPhonePrefix}
+
+// tripwire holds what the policy lets through and what it must not.
+//
+// Secrets are the input values of every field the policy replaces,
+// generalises or drops (unknown and nested fields included). Disclosed
+// values are what the policy publishes on purpose: kept values, generalised
+// values, the configured clinic and the format constants. A secret that is
+// part of a disclosed value (an input ZIP of 94100, which generalises to
+// itself; an unknown "sex" field equal to the kept gender) reveals nothing
+// the policy does not already reveal, so it is not armed. Every other secret
+// of four or more runes is a needle, and no output value may contain one.
+type tripwire struct {
+	disclosed []string
+	needles   []string
+	// exact holds the skeleton of every secret, however short, so that
+	// synthetic picks never equal an input value ("Ann" is not replaced by
+	// "Ann").
+	exact map[string]bool
+}
+
+func newTripwire() *tripwire {
+	t := &tripwire{exact: map[string]bool{}}
+	for _, c := range formatConstants {
+		t.disclose(c)
+	}
+	return t
+}
+
+// disclose records a value the output carries by policy.
+func (t *tripwire) disclose(v string) {
+	if k := skeleton(v); k != "" {
+		t.disclosed = append(t.disclosed, k)
+	}
+}
+
+// arm turns secrets into needles. Call it after every disclose.
+func (t *tripwire) arm(secrets []string) {
+	for _, s := range secrets {
+		k := skeleton(s)
+		if k == "" || t.exact[k] {
+			continue
+		}
+		t.exact[k] = true
+		if utf8.RuneCountInString(k) < minSecretRunes || t.isDisclosed(k) {
+			continue
+		}
+		t.needles = append(t.needles, k)
+	}
+}
+
+func (t *tripwire) isDisclosed(k string) bool {
+	for _, d := range t.disclosed {
+		if strings.Contains(d, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// hits reports whether a candidate output value contains a needle.
+func (t *tripwire) hits(k string) bool {
+	for _, n := range t.needles {
+		if len(n) <= len(k) && strings.Contains(k, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// avoid reports whether a synthetic candidate must be rejected: it equals an
+// input value or contains a needle.
+func (t *tripwire) avoid(candidate string) bool {
+	k := skeleton(candidate)
+	return t.exact[k] || t.hits(k)
+}
+
+// check runs the tripwire over the serialised output body, so it sees
+// exactly what would be sent, every field included, whether or not the
+// code that built the record knew about it.
+func (t *tripwire) check(body []byte) error {
+	var hit string
+	err := walkValues(body, nil, func(key, v string) bool {
+		if t.hits(skeleton(v)) {
+			hit = key
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("%w (output not walkable)", ErrTripwire)
+	}
+	if hit != "" {
+		return fmt.Errorf("%w: field %s", ErrTripwire, hit)
+	}
+	return nil
+}
+
+var errNotObject = errors.New("phi: not a JSON object")
+
+// walkValues calls onKey (if not nil) with each top-level key, and visit
+// with the top-level key and each string found under it: object keys at any
+// depth below the top level, string values and number literals (as
+// written). visit returns false to stop.
+func walkValues(raw []byte, onKey func(topKey string), visit func(topKey, s string) bool) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errNotObject
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return errNotObject
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return errNotObject
+		}
+		if onKey != nil {
+			onKey(key)
+		}
+		depth := 0
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				return errNotObject
+			}
+			switch v := tok.(type) {
+			case json.Delim:
+				if v == '{' || v == '[' {
+					depth++
+				} else {
+					depth--
+				}
+			case string:
+				if !visit(key, v) {
+					return nil
+				}
+			case json.Number:
+				if !visit(key, v.String()) {
+					return nil
+				}
+			}
+			if depth == 0 {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// collectSecrets returns every value of raw that the policy does not keep:
+// the values of all top-level fields except those in kept, the names of
+// fields the policy does not know (a key can hold PHI as easily as a value),
+// and everything nested.
+func collectSecrets(raw []byte, known map[string]treatment, kept map[string]bool) ([]string, error) {
+	var out []string
+	err := walkValues(raw, func(key string) {
+		if _, ok := known[key]; !ok {
+			out = append(out, key)
+		}
+	}, func(key, s string) bool {
+		if !kept[key] {
+			out = append(out, s)
+		}
+		return true
+	})
+	return out, err
+}
