@@ -1,0 +1,70 @@
+// Package inbound parses the webhook payloads the bridge accepts and maps
+// them to NovaMed request bodies.
+//
+// One entry point, [Parse], takes a [Format], the raw body and per-source
+// [Options], and returns every NovaMed record the payload describes, or an
+// error that names field paths and never a value.
+//
+// # Formats
+//
+//   - [FormatFHIR] ("fhir-r4"): a FHIR R4 JSON Patient or Practitioner; a
+//     Bundle of type transaction, batch, collection or searchset holding them
+//     (other resource types and entries without a resource are skipped and
+//     counted); or a subscription notification Bundle (type history whose
+//     first entry is an R4 backport Parameters or an R4B/R5
+//     SubscriptionStatus). Handshake, heartbeat and query-status
+//     notifications yield no records; event-notification and query-event
+//     yield the Patient and Practitioner resources of the following entries.
+//   - [FormatForm] ("form"): {"type": "patient"|"practitioner", "fields":
+//     {...}, "event_id": "..."} (event_id optional). Field names go through
+//     Options.FieldMap. With an empty FieldMap, keys that are already NovaMed
+//     field names map to themselves; with a FieldMap, only its keys map.
+//   - [FormatTypeform] ("typeform"): a Typeform form_response webhook. Each
+//     answer is mapped by field.ref through Options.FieldMap; FieldMap keys of
+//     the form "hidden.<name>" map hidden fields. Options.Kind says which
+//     record the form creates.
+//
+// # Decisions
+//
+//   - Validation: Parse validates every record with novamed.Record.Validate
+//     and fails the whole payload if any record fails, so a sender never gets
+//     half an event queued. Validation failures are reported at the path of
+//     the sender's field the value came from (birthDate,
+//     entry[1].resource.name[0].family, fields.dob, form_response.answers[2]);
+//     a required field with no source in the payload is reported as
+//     records[<i>].<novamed field>.
+//   - Only the fields NovaMed takes are read. FHIR narrative (text),
+//     extensions, contained resources and everything else are never decoded,
+//     so they cannot leave intake.
+//   - Clinic: the clinic comes from Options.ClinicID only. A form field that
+//     names clinic_id or assigned_clinic is dropped and counted, and a
+//     FieldMap may not target them: a sender cannot route a record to another
+//     clinic.
+//   - Duplicate keys: the last one wins, as in encoding/json. Key matching
+//     is encoding/json's too (case-insensitive for FHIR and Typeform struct
+//     fields; exact for form "fields" keys, which are map keys). This is
+//     safe because only the mapped record travels on, and the environment
+//     guard works on that record with its own strict allow-list.
+//   - Strings only: a number, boolean, object or array where a mapped string
+//     is expected is a field error at that path. JSON null counts as absent.
+//     Values are trimmed of surrounding white space.
+//   - Paths come from encoding/json for shape errors (an object where an
+//     array is expected): those are dotted without indices (name.given).
+//     Everything else carries indices.
+//   - Gender: male, female, other (any case); unknown, empty and "prefer not
+//     to say" are omitted; any other value is a field error.
+//   - FHIR choices: the official name, else the first name not marked old;
+//     email and phone from telecom entries not marked old, preferring use
+//     home or mobile; the home address, else the first not marked old (line
+//     1 is line[0]; further lines are joined into address line 2); NPI from
+//     identifier system http://hl7.org/fhir/sid/us-npi (or its OID); license
+//     and DEA numbers only from identifiers typed with HL7 v2 table 0203 codes
+//     MD and DEA. license_state has no unambiguous FHIR source and is never
+//     set.
+//   - Event ids: Result.EventID is the sender's id when the payload has one
+//     (Typeform event_id, form event_id, FHIR Bundle.id, or for a
+//     subscription notification "<subscription>#<event numbers>", which
+//     stays stable across retries). An id longer than 128 bytes or with
+//     characters outside [A-Za-z0-9._~:/#,@+=-] is replaced by
+//     "sha256:<hex>" of itself.
+package inbound

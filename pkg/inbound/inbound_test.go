@@ -1,0 +1,446 @@
+package inbound
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/pkg/novamed"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
+
+const testClinic = "6f1c3a52-8e0b-4c1e-9a57-2d4b8e7f1a90"
+
+var (
+	fhirOpts = Options{ClinicID: testClinic}
+	formOpts = Options{ClinicID: testClinic, FieldMap: map[string]string{
+		"given_name": "first_name", "surname": "last_name", "dob": "date_of_birth",
+		"email_address": "email", "sex": "gender", "mobile": "phone", "street": "address_line1",
+		"town": "city", "region": "state", "postcode": "zip", "npi": "npi_number",
+		"license": "license_number", "license_state": "license_state",
+	}}
+	typeformOpts = Options{ClinicID: testClinic, Kind: novamed.KindPatient, FieldMap: map[string]string{
+		"first_name": "first_name", "last_name": "last_name", "email": "email", "dob": "date_of_birth",
+		"phone": "phone", "gender": "gender",
+	}}
+)
+
+// golden is the reviewable form of a Result.
+type golden struct {
+	EventID      string         `json:"event_id"`
+	Notification Notification   `json:"notification"`
+	Skipped      int            `json:"skipped"`
+	Records      []goldenRecord `json:"records"`
+}
+
+type goldenRecord struct {
+	Kind novamed.Kind    `json:"kind"`
+	Body json.RawMessage `json:"body"`
+}
+
+func toGolden(t *testing.T, res Result) []byte {
+	t.Helper()
+	g := golden{EventID: res.EventID, Notification: res.Notification, Skipped: res.Skipped, Records: []goldenRecord{}}
+	for _, r := range res.Records {
+		body, err := r.Body()
+		require.NoError(t, err)
+		g.Records = append(g.Records, goldenRecord{Kind: r.Kind, Body: body})
+	}
+	out, err := json.MarshalIndent(g, "", "  ")
+	require.NoError(t, err)
+	return append(out, '\n')
+}
+
+func TestParseGolden(t *testing.T) {
+	tests := []struct {
+		file   string
+		format Format
+		opts   Options
+	}{
+		{"fhir/patient.json", FormatFHIR, fhirOpts},
+		{"fhir/practitioner.json", FormatFHIR, fhirOpts},
+		{"fhir/bundle-transaction.json", FormatFHIR, fhirOpts},
+		{"fhir/bundle-collection.json", FormatFHIR, fhirOpts},
+		{"fhir/notification-handshake.json", FormatFHIR, fhirOpts},
+		{"fhir/notification-heartbeat.json", FormatFHIR, fhirOpts},
+		{"fhir/notification-event.json", FormatFHIR, fhirOpts},
+		{"fhir/notification-event-r4b.json", FormatFHIR, fhirOpts},
+		{"form/patient.json", FormatForm, formOpts},
+		{"form/practitioner.json", FormatForm, formOpts},
+		{"typeform/patient.json", FormatTypeform, typeformOpts},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			body, err := os.ReadFile(filepath.Join("testdata", tt.file))
+			require.NoError(t, err)
+			res, err := Parse(tt.format, body, tt.opts)
+			require.NoError(t, err)
+			got := toGolden(t, res)
+			goldenPath := filepath.Join("testdata", strings.TrimSuffix(tt.file, ".json")+".golden.json")
+			if *update {
+				require.NoError(t, os.WriteFile(goldenPath, got, 0o644))
+			}
+			want, err := os.ReadFile(goldenPath)
+			require.NoError(t, err, "run go test -update to create the golden file")
+			// The bodies are PHI-shaped test data; say which file differs,
+			// not what it holds.
+			if !bytes.Equal(want, got) {
+				t.Errorf("%s: output differs from %s (run go test -update and review the diff)", tt.file, goldenPath)
+			}
+			for i, r := range res.Records {
+				assert.NoError(t, r.Validate(), "record %d", i)
+			}
+			// Narrative, extensions and unmapped answers never reach a record.
+			for _, marker := range []string{"marker", "headaches", "friend", "Observation", "MRN", "Anne"} {
+				if bytes.Contains(got, []byte(marker)) {
+					t.Errorf("%s: a value that maps to nothing reached the output", tt.file)
+				}
+			}
+		})
+	}
+}
+
+func TestParseNotification(t *testing.T) {
+	for _, tt := range []struct {
+		file  string
+		want  Notification
+		event string
+	}{
+		{"notification-handshake.json", NotificationHandshake, "r4-notification-handshake"},
+		{"notification-heartbeat.json", NotificationHeartbeat, "r4-notification-heartbeat"},
+		{"notification-event.json", NotificationEvent, "https://ehr.example.org/fhir/Subscription/new-patients#42,43"},
+		{"notification-event-r4b.json", NotificationEvent, "https://ehr.example.org/fhir/Subscription/new-staff#7"},
+	} {
+		body, err := os.ReadFile(filepath.Join("testdata", "fhir", tt.file))
+		require.NoError(t, err)
+		res, err := Parse(FormatFHIR, body, fhirOpts)
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, res.Notification, tt.file)
+		assert.Equal(t, tt.event, res.EventID, tt.file)
+		assert.Equal(t, tt.want.StatusOnly(), len(res.Records) == 0, tt.file)
+	}
+}
+
+// errCase is one body that must fail, and how.
+type errCase struct {
+	name   string
+	format Format
+	body   string
+	opts   Options
+	want   error    // a sentinel, or nil for a *PayloadError
+	fields []string // the PayloadError paths, exactly
+}
+
+func runErrCases(t *testing.T, cases []errCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts
+			if opts.ClinicID == "" {
+				opts = fhirOpts
+			}
+			res, err := Parse(tt.format, []byte(tt.body), opts)
+			require.Error(t, err)
+			assert.Empty(t, res.Records)
+			if tt.want != nil {
+				assert.ErrorIs(t, err, tt.want)
+				return
+			}
+			var pe *PayloadError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, tt.fields, pe.Fields)
+			assertNoValues(t, tt.body, err)
+		})
+	}
+}
+
+// assertNoValues fails if the error text contains any string value of the
+// body of four characters or more. It reports no value itself.
+func assertNoValues(t *testing.T, body string, err error) {
+	t.Helper()
+	var v any
+	if json.Unmarshal([]byte(body), &v) != nil {
+		return
+	}
+	msg := err.Error()
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			if len(v) >= 4 && strings.Contains(msg, v) && !pathLike.MatchString(v) {
+				t.Errorf("error text quotes a payload value (%d bytes)", len(v))
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+}
+
+// pathLike matches values that are also legitimately part of a path (a
+// resource type, a field name): the payload used them as structure.
+var pathLike = regexp.MustCompile(`^(Patient|Practitioner|Bundle|patient|practitioner|[a-z_]+)$`)
+
+const okPatient = `{"resourceType":"Patient","name":[{"family":"Smith","given":["Jo"]}],
+	"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`
+
+func TestParseFHIRErrors(t *testing.T) {
+	runErrCases(t, []errCase{
+		{name: "empty body", format: FormatFHIR, body: "", want: ErrNotJSON},
+		{name: "white space", format: FormatFHIR, body: " \n\t", want: ErrNotJSON},
+		{name: "xml", format: FormatFHIR, body: `<Patient xmlns="http://hl7.org/fhir"/>`, want: ErrNotJSON},
+		{name: "form encoded", format: FormatFHIR, body: `name=Smith&dob=1980-01-01`, want: ErrNotJSON},
+		{name: "truncated", format: FormatFHIR, body: `{"resourceType":"Patient","name":[`, want: ErrMalformedJSON},
+		{name: "trailing garbage", format: FormatFHIR, body: okPatient + `x`, want: ErrMalformedJSON},
+		{name: "broken array", format: FormatFHIR, body: `[1,2`, want: ErrMalformedJSON},
+		{name: "too deep", format: FormatFHIR, body: `{"resourceType":"Patient","extension":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, want: ErrTooDeep},
+		{name: "too deep unterminated", format: FormatFHIR, body: strings.Repeat(`{"a":`, 10000), want: ErrTooDeep},
+		{name: "array root", format: FormatFHIR, body: `[{"resourceType":"Patient"}]`, fields: []string{"$"}},
+		{name: "string root", format: FormatFHIR, body: `"Patient"`, fields: []string{"$"}},
+		{name: "null root", format: FormatFHIR, body: `null`, fields: []string{"$"}},
+		{name: "no resourceType", format: FormatFHIR, body: `{"name":[{"family":"Smith"}]}`, fields: []string{"resourceType"}},
+		{name: "wrong resource type alone", format: FormatFHIR, body: `{"resourceType":"Observation","status":"final"}`, fields: []string{"resourceType"}},
+		{name: "resourceType not a string", format: FormatFHIR, body: `{"resourceType":7}`, fields: []string{"resourceType"}},
+		{name: "missing family name", format: FormatFHIR, body: `{"resourceType":"Patient","name":[{"given":["Jo"]}],
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, fields: []string{"name[0].family"}},
+		{name: "no name at all", format: FormatFHIR, body: `{"resourceType":"Patient",
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, fields: []string{"name"}},
+		{name: "family is a number", format: FormatFHIR, body: `{"resourceType":"Patient","name":[{"family":12,"given":["Jo"]}],
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, fields: []string{"name[0].family"}},
+		{name: "given is a string", format: FormatFHIR, body: `{"resourceType":"Patient","name":[{"family":"Smith","given":"Jo"}],
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, fields: []string{"name[0].given"}},
+		{name: "name is an object", format: FormatFHIR, body: `{"resourceType":"Patient","name":{"family":"Smith"},
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, fields: []string{"name"}},
+		{name: "partial date year", format: FormatFHIR, body: strings.Replace(okPatient, "1980-02-03", "1980", 1), fields: []string{"birthDate"}},
+		{name: "partial date month", format: FormatFHIR, body: strings.Replace(okPatient, "1980-02-03", "1980-02", 1), fields: []string{"birthDate"}},
+		{name: "future date", format: FormatFHIR, body: strings.Replace(okPatient, "1980-02-03", "2999-01-01", 1), fields: []string{"birthDate"}},
+		{name: "no email", format: FormatFHIR, body: `{"resourceType":"Patient","name":[{"family":"Smith","given":["Jo"]}],
+			"telecom":[{"system":"phone","value":"555-0100"}],"birthDate":"1980-02-03"}`, fields: []string{"telecom"}},
+		{name: "only an old email", format: FormatFHIR, body: strings.Replace(okPatient, `"system":"email"`, `"system":"email","use":"old"`, 1), fields: []string{"telecom"}},
+		{name: "bad email", format: FormatFHIR, body: strings.Replace(okPatient, "jo@example.com", "not an email", 1), fields: []string{"telecom[0].value"}},
+		{name: "bad gender", format: FormatFHIR, body: strings.Replace(okPatient, `"birthDate"`, `"gender":"f","birthDate"`, 1), fields: []string{"gender"}},
+		{name: "bad state and zip", format: FormatFHIR, body: strings.Replace(okPatient, `"birthDate"`, `"address":[{"line":["1 Main St"],"state":"Massachusetts","postalCode":"2134"}],"birthDate"`, 1),
+			fields: []string{"address[0].state", "address[0].postalCode"}},
+		{name: "line is a number", format: FormatFHIR, body: strings.Replace(okPatient, `"birthDate"`, `"address":[{"line":[12]}],"birthDate"`, 1), fields: []string{"address[0].line[0]"}},
+		{name: "bad NPI check digit", format: FormatFHIR, body: `{"resourceType":"Practitioner","name":[{"family":"Hopper","given":["Grace"]}],
+			"telecom":[{"system":"email","value":"g@example.org"}],
+			"identifier":[{"system":"x","value":"1"},{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567890"}]}`, fields: []string{"identifier[1].value"}},
+		{name: "NPI too short", format: FormatFHIR, body: `{"resourceType":"Practitioner","name":[{"family":"Hopper","given":["Grace"]}],
+			"telecom":[{"system":"email","value":"g@example.org"}],
+			"identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"12345"}]}`, fields: []string{"identifier[0].value"}},
+		{name: "no NPI", format: FormatFHIR, body: `{"resourceType":"Practitioner","name":[{"family":"Hopper","given":["Grace"]}],
+			"telecom":[{"system":"email","value":"g@example.org"}]}`, fields: []string{"identifier"}},
+		{name: "empty bundle", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"transaction","entry":[]}`, fields: []string{"entry"}},
+		{name: "bundle without entry", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"collection"}`, fields: []string{"entry"}},
+		{name: "document bundle", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"document","entry":[{"resource":` + okPatient + `}]}`, fields: []string{"type"}},
+		{name: "plain history bundle", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"history","entry":[{"resource":` + okPatient + `}]}`, fields: []string{"type"}},
+		{name: "entry is an object", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"batch","entry":{"resource":{}}}`, fields: []string{"entry"}},
+		{name: "entry resource is a string", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"batch","entry":[{"resource":"Patient"}]}`, fields: []string{"entry[0].resource"}},
+		{name: "bad patient in bundle", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"batch","entry":[{"resource":` + okPatient + `},
+			{"resource":{"resourceType":"Observation"}},{"resource":` + strings.Replace(okPatient, "1980-02-03", "1980", 1) + `}]}`,
+			fields: []string{"entry[2].resource.birthDate"}},
+		{name: "every bad record in a bundle", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"batch","entry":[
+			{"resource":{"resourceType":"Patient","name":[{"family":"A","given":["B"]}],"birthDate":"1980-02-03"}},
+			{"resource":{"resourceType":"Patient","name":{"family":"A"},"telecom":[{"system":"email","value":"a@example.com"}],"birthDate":"1980-02-03"}}]}`,
+			fields: []string{"entry[0].resource.telecom", "entry[1].resource.name"}},
+		{name: "unknown notification type", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"history","entry":[{"resource":
+			{"resourceType":"Parameters","parameter":[{"name":"type","valueCode":"surprise"}]}}]}`, fields: []string{"entry[0].resource.parameter[0].valueCode"}},
+		{name: "notification without type", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"history","entry":[{"resource":
+			{"resourceType":"Parameters","parameter":[{"name":"status","valueCode":"active"}]}}]}`, fields: []string{"entry[0].resource.parameter"}},
+		{name: "r4b notification bad type", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"history","entry":[{"resource":
+			{"resourceType":"SubscriptionStatus","type":3}}]}`, fields: []string{"entry[0].resource.type"}},
+	})
+}
+
+func TestParseFormErrors(t *testing.T) {
+	runErrCases(t, []errCase{
+		{name: "not JSON", format: FormatForm, body: `type=patient`, opts: formOpts, want: ErrNotJSON},
+		{name: "unknown type", format: FormatForm, body: `{"type":"nurse","fields":{}}`, opts: formOpts, fields: []string{"type"}},
+		{name: "no fields", format: FormatForm, body: `{"type":"patient"}`, opts: formOpts, fields: []string{"fields"}},
+		{name: "fields is an array", format: FormatForm, body: `{"type":"patient","fields":["a"]}`, opts: formOpts, fields: []string{"fields"}},
+		{name: "number where a string is expected", format: FormatForm, opts: formOpts,
+			body:   `{"type":"patient","fields":{"given_name":"Jo","surname":"Smith","dob":"1980-02-03","email_address":"jo@example.com","postcode":2134}}`,
+			fields: []string{"fields.postcode"}},
+		{name: "missing required", format: FormatForm, opts: formOpts,
+			body:   `{"type":"patient","fields":{"given_name":"Jo","surname":"Smith","email_address":"jo@example.com"}}`,
+			fields: []string{"records[0].date_of_birth"}},
+		{name: "invalid value", format: FormatForm, opts: formOpts,
+			body:   `{"type":"patient","fields":{"given_name":"Jo","surname":"Smith","dob":"02/03/1980","email_address":"jo@example.com"}}`,
+			fields: []string{"fields.dob"}},
+		{name: "conflicting fields", format: FormatForm, opts: Options{ClinicID: testClinic, FieldMap: map[string]string{
+			"a": "first_name", "b": "first_name", "l": "last_name", "d": "date_of_birth", "e": "email"}},
+			body:   `{"type":"patient","fields":{"a":"Jo","b":"Joe","l":"Smith","d":"1980-02-03","e":"jo@example.com"}}`,
+			fields: []string{"fields.a", "fields.b"}},
+	})
+}
+
+func TestParseTypeformErrors(t *testing.T) {
+	answers := func(extra string) string {
+		return `{"event_id":"e1","event_type":"form_response","form_response":{"answers":[
+			{"type":"text","text":"Jo","field":{"ref":"first_name"}},
+			{"type":"text","text":"Smith","field":{"ref":"last_name"}},
+			{"type":"email","email":"jo@example.com","field":{"ref":"email"}}` + extra + `]}}`
+	}
+	runErrCases(t, []errCase{
+		{name: "wrong event type", format: FormatTypeform, opts: typeformOpts, body: `{"event_type":"form_response_partial","form_response":{}}`, fields: []string{"event_type"}},
+		{name: "no form_response", format: FormatTypeform, opts: typeformOpts, body: `{"event_type":"form_response"}`, fields: []string{"form_response"}},
+		{name: "number answer mapped", format: FormatTypeform, opts: typeformOpts,
+			body: answers(`,{"type":"number","number":19800203,"field":{"ref":"dob"}}`), fields: []string{"form_response.answers[3]"}},
+		{name: "date answer holds a number", format: FormatTypeform, opts: typeformOpts,
+			body: answers(`,{"type":"date","date":19800203,"field":{"ref":"dob"}}`), fields: []string{"form_response.answers[3]"}},
+		{name: "missing date of birth", format: FormatTypeform, opts: typeformOpts,
+			body: answers(""), fields: []string{"records[0].date_of_birth"}},
+		{name: "bad date", format: FormatTypeform, opts: typeformOpts,
+			body: answers(`,{"type":"date","date":"1980-02","field":{"ref":"dob"}}`), fields: []string{"form_response.answers[3]"}},
+		{name: "several choices", format: FormatTypeform, opts: typeformOpts,
+			body:   answers(`,{"type":"choices","choices":{"labels":["Male","Female"]},"field":{"ref":"gender"}}`),
+			fields: []string{"form_response.answers[3]", "records[0].date_of_birth"}},
+	})
+}
+
+func TestOptionsValidate(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		format Format
+		opts   Options
+		want   error
+	}{
+		{"unknown format", "hl7v2", fhirOpts, ErrUnknownFormat},
+		{"empty clinic", FormatFHIR, Options{}, ErrInvalidOptions},
+		{"clinic not a UUID", FormatFHIR, Options{ClinicID: "clinic-1"}, ErrInvalidOptions},
+		{"form targets clinic", FormatForm, Options{ClinicID: testClinic, FieldMap: map[string]string{"c": "clinic_id"}}, ErrInvalidOptions},
+		{"form targets unknown", FormatForm, Options{ClinicID: testClinic, FieldMap: map[string]string{"c": "dob"}}, ErrInvalidOptions},
+		{"typeform without kind", FormatTypeform, Options{ClinicID: testClinic, FieldMap: map[string]string{"a": "email"}}, ErrInvalidOptions},
+		{"typeform without map", FormatTypeform, Options{ClinicID: testClinic, Kind: novamed.KindPatient}, ErrInvalidOptions},
+		{"typeform wrong kind field", FormatTypeform, Options{ClinicID: testClinic, Kind: novamed.KindPatient, FieldMap: map[string]string{"n": "npi_number"}}, ErrInvalidOptions},
+		{"fhir ok", FormatFHIR, fhirOpts, nil},
+		{"form ok", FormatForm, formOpts, nil},
+		{"form without map ok", FormatForm, Options{ClinicID: testClinic}, nil},
+		{"typeform ok", FormatTypeform, typeformOpts, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.opts.Validate(tt.format)
+			if tt.want == nil {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorIs(t, err, tt.want)
+			_, perr := Parse(tt.format, []byte(okPatient), tt.opts)
+			assert.ErrorIs(t, perr, tt.want)
+		})
+	}
+}
+
+func mustParse(t *testing.T, f Format, body string, opts Options) Result {
+	t.Helper()
+	res, err := Parse(f, []byte(body), opts)
+	require.NoError(t, err)
+	return res
+}
+
+// Duplicate keys: the last one wins, as in encoding/json (documented).
+func TestDuplicateKeysLastWins(t *testing.T) {
+	res := mustParse(t, FormatFHIR, `{"resourceType":"Patient","name":[{"family":"First","family":"Last","given":["Jo"]}],
+		"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1999-01-01","birthDate":"1980-02-03"}`, fhirOpts)
+	require.Len(t, res.Records, 1)
+	assert.True(t, res.Records[0].Patient.LastName == "Last", "last family key wins")
+	assert.True(t, res.Records[0].Patient.DateOfBirth == "1980-02-03", "last birthDate key wins")
+
+	res = mustParse(t, FormatForm, `{"type":"patient","type":"practitioner","fields":{"given_name":"Jo","surname":"Smith",
+		"email_address":"jo@example.com","npi":"1234567893","npi":"1245319599"}}`, formOpts)
+	require.Len(t, res.Records, 1)
+	assert.Equal(t, novamed.KindPractitioner, res.Records[0].Kind)
+	assert.True(t, res.Records[0].Practitioner.NPINumber == "1245319599", "last npi key wins")
+
+	// A string then a number: the number wins and is a field error.
+	_, err := Parse(FormatFHIR, []byte(`{"resourceType":"Patient","name":[{"family":"A","family":1,"given":["Jo"]}],
+		"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`), fhirOpts)
+	var pe *PayloadError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, []string{"name[0].family"}, pe.Fields)
+}
+
+func TestFormWithoutFieldMap(t *testing.T) {
+	res := mustParse(t, FormatForm, `{"type":"patient","fields":{"first_name":"Jo","last_name":"Smith","date_of_birth":"1980-02-03",
+		"email":"jo@example.com","clinic_id":"00000000-0000-4000-8000-000000000000","First_Name":"X","ssn":"000-00-0000"}}`,
+		Options{ClinicID: testClinic})
+	require.Len(t, res.Records, 1)
+	p := res.Records[0].Patient
+	assert.True(t, p.ClinicID == testClinic, "clinic comes from options, never the sender")
+	assert.True(t, p.FirstName == "Jo", "exact keys map")
+	assert.Equal(t, 3, res.Skipped, "clinic_id, First_Name and ssn are dropped and counted")
+}
+
+func TestTypeformHiddenAndSkipped(t *testing.T) {
+	opts := Options{ClinicID: testClinic, Kind: novamed.KindPatient, FieldMap: map[string]string{
+		"fn": "first_name", "ln": "last_name", "hidden.dob": "date_of_birth", "hidden.mail": "email"}}
+	res := mustParse(t, FormatTypeform, `{"event_id":"ev 1","event_type":"form_response","form_response":{
+		"hidden":{"dob":"1980-02-03","mail":"jo@example.com","utm":"x"},
+		"answers":[{"type":"text","text":"Jo","field":{"ref":"fn"}},{"type":"text","text":"Smith","field":{"ref":"ln"}},
+		{"type":"text","text":"free text","field":{"ref":"notes"}},{"type":"text","text":"no ref","field":{"id":"x"}}]}}`, opts)
+	require.Len(t, res.Records, 1)
+	assert.True(t, res.Records[0].Patient.DateOfBirth == "1980-02-03", "hidden fields map")
+	assert.Equal(t, 2, res.Skipped)
+	assert.True(t, strings.HasPrefix(res.EventID, "sha256:"), "an event id with a space is hashed")
+}
+
+func TestEventID(t *testing.T) {
+	assert.Equal(t, "01JBXK3ZBHA2WA9AZSA2KPJ6RJ", eventID("01JBXK3ZBHA2WA9AZSA2KPJ6RJ"))
+	assert.Equal(t, "", eventID(""))
+	long := eventID(strings.Repeat("a", 129))
+	assert.Len(t, long, len("sha256:")+64)
+	assert.Equal(t, long, eventID(strings.Repeat("a", 129)), "hashing is stable")
+	assert.NotEqual(t, eventID("a b"), eventID("a  b"))
+}
+
+func TestBOMAndWhitespace(t *testing.T) {
+	body := append([]byte{0xEF, 0xBB, 0xBF, '\n', ' '}, okPatient...)
+	res, err := Parse(FormatFHIR, body, fhirOpts)
+	require.NoError(t, err)
+	assert.Len(t, res.Records, 1)
+}
+
+func TestInvalidUTF8IsRejectedNotReplaced(t *testing.T) {
+	body := strings.Replace(okPatient, "Smith", "Sm\xffith", 1)
+	_, err := Parse(FormatFHIR, []byte(body), fhirOpts)
+	var pe *PayloadError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, []string{"name[0].family"}, pe.Fields)
+}
+
+func TestSkippedCounts(t *testing.T) {
+	res := mustParse(t, FormatFHIR, `{"resourceType":"Bundle","type":"transaction","entry":[
+		{"request":{"method":"DELETE","url":"Patient/1"}},
+		{"resource":{"resourceType":"Bundle","type":"collection","entry":[{"resource":`+okPatient+`}]}},
+		{"resource":{"resourceType":"Organization","name":"Acme","identifier":{"value":"x"}}},
+		{"resource":`+okPatient+`}]}`, fhirOpts)
+	assert.Len(t, res.Records, 1)
+	assert.Equal(t, 3, res.Skipped)
+
+	// A bundle of other resources only is accepted with nothing to deliver.
+	res = mustParse(t, FormatFHIR, `{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Observation"}}]}`, fhirOpts)
+	assert.Empty(t, res.Records)
+	assert.Equal(t, 1, res.Skipped)
+}
+
+func TestPayloadErrorText(t *testing.T) {
+	err := &PayloadError{Fields: []string{"name[0].family", "birthDate"}}
+	assert.Equal(t, "inbound: invalid payload: name[0].family, birthDate", err.Error())
+	assert.True(t, errors.As(error(err), new(*PayloadError)))
+}

@@ -1,0 +1,145 @@
+package inbound
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// checkJSON classifies the body before any decoding: not JSON at all, JSON
+// that is not an object, or nested too deeply. It returns the body without a
+// UTF-8 byte order mark (some .NET senders add one).
+//
+// The depth scan is one pass over the bytes with no allocation; it does not
+// validate (json.Unmarshal does), it only stops a deep body before the
+// decoder recurses into it.
+func checkJSON(body []byte) ([]byte, error) {
+	body = bytes.TrimPrefix(body, utf8BOM)
+	i := 0
+	for i < len(body) && isSpace(body[i]) {
+		i++
+	}
+	if i == len(body) {
+		return nil, ErrNotJSON
+	}
+	switch c := body[i]; {
+	case c == '{':
+	case c == '[' || c == '"' || c == '-' || '0' <= c && c <= '9' ||
+		bytes.HasPrefix(body[i:], []byte("true")) || bytes.HasPrefix(body[i:], []byte("false")) ||
+		bytes.HasPrefix(body[i:], []byte("null")):
+		if err := checkDepth(body[i:]); err != nil {
+			return nil, err
+		}
+		if json.Valid(body) {
+			return nil, &PayloadError{Fields: []string{"$"}}
+		}
+		return nil, ErrMalformedJSON
+	default:
+		return nil, ErrNotJSON
+	}
+	if err := checkDepth(body[i:]); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+func checkDepth(b []byte) error {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			// Skip the string: find its closing quote, stepping over escapes.
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+			if depth > MaxDepth {
+				return ErrTooDeep
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// jstr is a JSON string field that never fails decoding: a value of another
+// type is remembered as bad, so the mapper can report the field's exact path
+// if (and only if) it uses the field.
+type jstr struct {
+	v   string
+	set bool // a JSON string was present
+	bad bool // present, but not a string
+}
+
+// UnmarshalJSON implements json.Unmarshaler. b is one valid JSON value.
+func (s *jstr) UnmarshalJSON(b []byte) error {
+	*s = jstr{}
+	switch b[0] {
+	case '"':
+		if bytes.IndexByte(b, '\\') < 0 {
+			// Fast path: no escapes, the bytes are the string. Invalid UTF-8
+			// is kept as is, so validation rejects it instead of the decoder
+			// silently replacing it.
+			s.v = string(b[1 : len(b)-1])
+		} else if json.Unmarshal(b, &s.v) != nil {
+			s.bad = true
+			return nil
+		}
+		s.set = true
+	case 'n': // null: absent
+	default:
+		s.bad = true
+	}
+	return nil
+}
+
+// strs is a JSON array of strings that never fails decoding.
+type strs struct {
+	items []jstr
+	bad   bool // present, but not an array
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *strs) UnmarshalJSON(b []byte) error {
+	*l = strs{}
+	switch b[0] {
+	case '[':
+		// Elements are jstr, which never fail, so neither can this.
+		_ = json.Unmarshal(b, &l.items)
+	case 'n':
+	default:
+		l.bad = true
+	}
+	return nil
+}
+
+// jscalar is a JSON string or number kept as text (FHIR event numbers are
+// strings in one edition and integers in another).
+type jscalar struct {
+	v   string
+	bad bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *jscalar) UnmarshalJSON(b []byte) error {
+	*s = jscalar{}
+	switch c := b[0]; {
+	case c == '"':
+		var j jstr
+		_ = j.UnmarshalJSON(b)
+		s.v, s.bad = j.v, j.bad
+	case c == '-' || '0' <= c && c <= '9':
+		s.v = string(b)
+	case c == 'n':
+	default:
+		s.bad = true
+	}
+	return nil
+}

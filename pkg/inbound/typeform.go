@@ -1,0 +1,125 @@
+package inbound
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// typeformDoc is the part of a Typeform webhook the bridge reads. The form
+// definition (question titles), variables, scores and metadata are never
+// decoded.
+type typeformDoc struct {
+	EventID      jstr          `json:"event_id"`
+	EventType    jstr          `json:"event_type"`
+	FormResponse *formResponse `json:"form_response"`
+}
+
+type formResponse struct {
+	Answers []answer        `json:"answers"`
+	Hidden  map[string]jstr `json:"hidden"`
+}
+
+type answer struct {
+	Field struct {
+		Ref jstr `json:"ref"`
+	} `json:"field"`
+	Type        jstr `json:"type"`
+	Text        jstr `json:"text"`
+	Email       jstr `json:"email"`
+	PhoneNumber jstr `json:"phone_number"`
+	Date        jstr `json:"date"`
+	URL         jstr `json:"url"`
+	Choice      struct {
+		Label jstr `json:"label"`
+		Other jstr `json:"other"`
+	} `json:"choice"`
+	Choices struct {
+		Labels strs `json:"labels"`
+		Other  jstr `json:"other"`
+	} `json:"choices"`
+}
+
+// value returns the answer as a string, by its type. Numbers, booleans,
+// files, payments and multiple choices are not strings NovaMed takes:
+// ok is false and the caller reports the answer.
+func (a *answer) value() (jstr, bool) {
+	switch a.Type.v {
+	case "text":
+		return a.Text, true
+	case "email":
+		return a.Email, true
+	case "phone_number":
+		return a.PhoneNumber, true
+	case "date":
+		return a.Date, true
+	case "url":
+		return a.URL, true
+	case "choice":
+		if a.Choice.Other.set {
+			return a.Choice.Other, true
+		}
+		return a.Choice.Label, true
+	case "choices":
+		if len(a.Choices.Labels.items) == 1 && !a.Choices.Other.set {
+			return a.Choices.Labels.items[0], true
+		}
+	}
+	return jstr{}, false
+}
+
+// hiddenPrefix marks FieldMap keys that name Typeform hidden fields.
+const hiddenPrefix = "hidden."
+
+func parseTypeform(body []byte, opts Options, p *parsed) (Result, error) {
+	var d typeformDoc
+	if err := decodeErr(json.Unmarshal(body, &d), p, "", nil); err != nil {
+		return Result{}, err
+	}
+	res := Result{EventID: eventID(d.EventID.v)}
+	if d.EventType.v != "form_response" {
+		// form_response_partial included: a partial answer is not a record.
+		p.problem("event_type")
+		return res, nil
+	}
+	if d.FormResponse == nil {
+		p.problem("form_response")
+		return res, nil
+	}
+	table := tableFor(opts.Kind)
+	rec := newRecord(opts.Kind, opts.ClinicID)
+	src := keyedSource{}
+	for i := range d.FormResponse.Answers {
+		a := &d.FormResponse.Answers[i]
+		target, ok := opts.FieldMap[a.Field.Ref.v]
+		if !ok || a.Field.Ref.v == "" || strings.HasPrefix(a.Field.Ref.v, hiddenPrefix) || !table.has(target) {
+			res.Skipped++
+			continue
+		}
+		path := "form_response.answers[" + strconv.Itoa(i) + "]"
+		v, ok := a.value()
+		if !ok {
+			src[target] = path
+			p.problem(path)
+			continue
+		}
+		assign(rec, src, target, path, v, p)
+	}
+	// Hidden fields, in a fixed order.
+	var hidden []string
+	for key := range opts.FieldMap {
+		if strings.HasPrefix(key, hiddenPrefix) {
+			hidden = append(hidden, key)
+		}
+	}
+	slices.Sort(hidden)
+	for _, key := range hidden {
+		name := key[len(hiddenPrefix):]
+		if v, ok := d.FormResponse.Hidden[name]; ok {
+			assign(rec, src, opts.FieldMap[key], "form_response.hidden."+name, v, p)
+		}
+	}
+	p.add(rec, src)
+	return res, nil
+}
