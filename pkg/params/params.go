@@ -228,11 +228,10 @@ func New(client SSMAPI, prefix string, opts ...Option) (*Cache, error) {
 	if len(cfg.names) == 0 && len(cfg.paths) == 0 {
 		return nil, errors.New("params: no names or paths configured")
 	}
-	for i, n := range cfg.names {
+	for _, n := range cfg.names {
 		if !nameRE.MatchString(n) {
 			return nil, fmt.Errorf("params: name %q must be relative to the prefix, without a leading slash", n)
 		}
-		cfg.names[i] = n
 	}
 	for i, p := range cfg.paths {
 		p = strings.TrimRight(p, "/")

@@ -247,6 +247,10 @@ type outgoing struct {
 // limit. Every message is checked before anything is sent: an invalid one
 // fails the call with its *MalformedError and nothing is sent. When it gives
 // up on some messages it returns a *SendError listing them.
+//
+// Retrying after a failed call can queue a message twice (the call may have
+// succeeded with its answer lost), as can a webhook sender's retry after a
+// 503: dispatch's ledger makes the delivery exactly once in effect.
 func (s *Sender) Send(ctx context.Context, msgs []Message) error {
 	out := make([]outgoing, len(msgs))
 	for i, m := range msgs {
