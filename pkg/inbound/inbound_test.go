@@ -444,3 +444,23 @@ func TestPayloadErrorText(t *testing.T) {
 	assert.Equal(t, "inbound: invalid payload: name[0].family, birthDate", err.Error())
 	assert.True(t, errors.As(error(err), new(*PayloadError)))
 }
+
+func TestCheckDepth(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	for _, tt := range []struct {
+		name string
+		body string
+		want error
+	}{
+		{"at the limit", `{"a":` + deep(MaxDepth-1) + `}`, nil},
+		{"one over", `{"a":` + deep(MaxDepth) + `}`, ErrTooDeep},
+		{"brackets inside a string", `{"a":"` + deep(100) + `"}`, nil},
+		{"escaped quote inside a string", `{"a":"\"` + deep(100) + `"}`, nil},
+		{"escaped backslash then brackets", `{"a":"\\",` + `"b":` + deep(MaxDepth) + `}`, ErrTooDeep},
+		{"unterminated string", `{"a":"[[[[`, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, checkDepth([]byte(tt.body)))
+		})
+	}
+}

@@ -49,12 +49,7 @@ func checkDepth(b []byte) error {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			// Skip the string: find its closing quote, stepping over escapes.
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
+			i = stringEnd(b, i+1)
 		case '{', '[':
 			depth++
 			if depth > MaxDepth {
@@ -65,6 +60,27 @@ func checkDepth(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// stringEnd returns the index of the quote that closes the string starting
+// at b[i], or len(b). A quote is escaped when an odd number of backslashes
+// precede it. IndexByte is vectorised, which makes this the fast part.
+func stringEnd(b []byte, i int) int {
+	for {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return len(b)
+		}
+		i += q
+		n := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return i
+		}
+		i++
+	}
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

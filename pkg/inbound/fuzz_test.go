@@ -1,0 +1,178 @@
+package inbound
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/novamed/bridge/pkg/novamed"
+)
+
+var fuzzFormats = []struct {
+	format Format
+	opts   Options
+}{
+	{FormatFHIR, fhirOpts},
+	{FormatForm, formOpts},
+	{FormatTypeform, typeformOpts},
+	{FormatForm, Options{ClinicID: testClinic}},
+}
+
+// safePath is what an error path may look like: our own element names,
+// indices, and configured field names. Never free text.
+var safePath = regexp.MustCompile(`^(\$|[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\])?)*)$`)
+
+var safeEventID = regexp.MustCompile(`^[A-Za-z0-9._~:/#,@+=-]{1,128}$`)
+
+func FuzzParse(f *testing.F) {
+	for i, file := range []string{
+		"fhir/patient.json", "fhir/practitioner.json", "fhir/bundle-transaction.json",
+		"fhir/bundle-collection.json", "fhir/notification-handshake.json", "fhir/notification-event.json",
+		"fhir/notification-event-r4b.json", "form/patient.json", "typeform/patient.json",
+	} {
+		body, err := os.ReadFile(filepath.Join("testdata", file))
+		require.NoError(f, err)
+		f.Add(byte(i), body)
+	}
+	f.Add(byte(0), []byte(okPatient))
+	f.Add(byte(0), []byte(`{"resourceType":"Bundle","type":"batch","entry":[{"resource":"x"},{"resource":null}]}`))
+	f.Add(byte(1), []byte(`{"type":"practitioner","fields":{"npi":12}}`))
+	f.Add(byte(2), []byte(`{"event_type":"form_response","form_response":{"answers":[{"type":"choices","choices":{"labels":[1]},"field":{"ref":"gender"}}]}}`))
+	f.Add(byte(0), []byte(strings.Repeat("[", 33)))
+	f.Add(byte(0), []byte("\xef\xbb\xbf{}"))
+
+	f.Fuzz(func(t *testing.T, sel byte, body []byte) {
+		fo := fuzzFormats[int(sel)%len(fuzzFormats)]
+		res, err := Parse(fo.format, body, fo.opts)
+		if err != nil {
+			var pe *PayloadError
+			switch {
+			case errors.Is(err, ErrNotJSON), errors.Is(err, ErrMalformedJSON), errors.Is(err, ErrTooDeep):
+			case errors.As(err, &pe):
+				if len(pe.Fields) == 0 {
+					t.Fatal("PayloadError without fields")
+				}
+				for i, p := range pe.Fields {
+					if !safePath.MatchString(p) {
+						t.Fatalf("field %d is not a plain path", i)
+					}
+				}
+			default:
+				t.Fatalf("undeclared error kind %T", err)
+			}
+			if len(res.Records) != 0 || res.EventID != "" {
+				t.Fatal("result not empty on error")
+			}
+			return
+		}
+		for i, r := range res.Records {
+			if verr := r.Validate(); verr != nil {
+				t.Fatalf("record %d does not validate: %v", i, verr) // field names only
+			}
+		}
+		if res.EventID != "" && !safeEventID.MatchString(res.EventID) {
+			t.Fatal("event id has unsafe characters")
+		}
+		if res.Skipped < 0 {
+			t.Fatal("negative skipped count")
+		}
+	})
+}
+
+// The same patient, written as FHIR by encoding/json with whatever escaping
+// it chooses, maps back to the same values.
+func TestFHIRPatientRoundTrip(t *testing.T) {
+	name := rapid.StringOfN(rapid.RuneFrom(nil, unicode.Letter, unicode.Mark, unicode.Punct, unicode.Symbol), 1, 40, -1).
+		Filter(func(s string) bool { return strings.TrimSpace(s) == s && s != "" })
+	rapid.Check(t, func(t *rapid.T) {
+		want := novamed.PatientRequest{
+			ClinicID:    testClinic,
+			FirstName:   name.Draw(t, "first"),
+			LastName:    name.Draw(t, "last"),
+			DateOfBirth: rapid.SampledFrom([]string{"1950-01-31", "1988-02-29", "2010-12-01"}).Draw(t, "dob"),
+			Email:       rapid.StringMatching(`[a-z]{1,10}(\.[a-z]{1,5})?@example\.(com|org)`).Draw(t, "email"),
+			Gender:      rapid.SampledFrom([]string{"", "male", "female", "other"}).Draw(t, "gender"),
+			State:       rapid.SampledFrom([]string{"", "MA", "CA", "PR"}).Draw(t, "state"),
+		}
+		pt := map[string]any{
+			"resourceType": "Patient",
+			"text":         map[string]any{"div": "<div>" + want.FirstName + "</div>"},
+			"name": []any{
+				map[string]any{"use": "old", "family": "Old", "given": []string{"Name"}},
+				map[string]any{"use": "usual", "family": want.LastName, "given": []string{want.FirstName, "Middle"}},
+			},
+			"telecom":   []any{map[string]any{"system": "email", "value": want.Email}},
+			"birthDate": want.DateOfBirth,
+		}
+		if want.Gender != "" {
+			pt["gender"] = want.Gender
+		}
+		if want.State != "" {
+			pt["address"] = []any{map[string]any{"state": want.State}}
+		}
+		body, err := json.Marshal(pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Parse(FormatFHIR, body, fhirOpts)
+		if err != nil {
+			t.Fatalf("parse: %v", err) // paths only
+		}
+		if len(res.Records) != 1 || *res.Records[0].Patient != want {
+			t.Fatal("round trip changed the patient")
+		}
+	})
+}
+
+func BenchmarkParseFHIRPatient(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "fhir", "patient.json"))
+	require.NoError(b, err)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(FormatFHIR, body, fhirOpts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseFHIRBundle(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "fhir", "bundle-transaction.json"))
+	require.NoError(b, err)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(FormatFHIR, body, fhirOpts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBaselineHMACMapUnmarshal is the yardstick of the intake budget:
+// verify an HMAC over the body and decode it into map[string]any.
+func BenchmarkBaselineHMACMapUnmarshal(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "fhir", "patient.json"))
+	require.NoError(b, err)
+	key := []byte("benchmark-key-not-a-secret-0123456789")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m := hmac.New(sha256.New, key)
+		m.Write(body)
+		_ = m.Sum(nil)
+		var v map[string]any
+		if err := json.Unmarshal(body, &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
