@@ -49,8 +49,10 @@
 //     is expected is a field error at that path. JSON null counts as absent.
 //     Values are trimmed of surrounding white space.
 //   - Paths come from encoding/json for shape errors (an object where an
-//     array is expected): those are dotted without indices (name.given).
-//     Everything else carries indices.
+//     array is expected): those are dotted without indices, and only the
+//     first one encoding/json meets is reported. Everything else (wrong
+//     leaf types, missing and invalid values) carries indices and is
+//     reported in full, in payload order.
 //   - Gender: male, female, other (any case); unknown, empty and "prefer not
 //     to say" are omitted; any other value is a field error.
 //   - FHIR choices: the official name, else the first name not marked old;
