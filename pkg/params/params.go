@@ -173,13 +173,12 @@ type Cache struct {
 	group  singleflight.Group
 
 	mu          sync.Mutex
-	values      secrets   // guarded by mu; nil until the first successful load
-	loadedAt    time.Time // guarded by mu; start of the last successful load
-	failedAt    time.Time // guarded by mu; end of the last failed load, zero after a success
-	lastErr     error     // guarded by mu; the error of the last failed load
-	lastForced  time.Time // guarded by mu; start of the last forced refresh
-	forcedEver  bool      // guarded by mu
-	staleWarned bool      // guarded by mu; one warning per outage, not per Get
+	values      secrets        // guarded by mu; nil until the first successful load
+	loadedAt    time.Time      // guarded by mu; start of the last successful load
+	failedAt    time.Time      // guarded by mu; end of the last failed load, zero after a success
+	lastErr     error          // guarded by mu; the error of the last failed load
+	forced      *forcedRefresh // guarded by mu; the last forced refresh
+	staleWarned bool           // guarded by mu; one warning per outage, not per Get
 
 	calls, loads, loadFailures, refreshes, refreshesLimited, staleServed atomic.Uint64
 }
@@ -281,24 +280,39 @@ func (c *Cache) Get(ctx context.Context, name string) (string, error) {
 // stale (dispatch after NovaMed answers 401, to pick up a rotated key).
 //
 // Forced refreshes are limited to one per MinRetryInterval so a stream of
-// 401s cannot hammer SSM: within the interval Refresh returns nil without a
-// call (the values were re-read moments ago), and callers that arrive while
-// a load is in flight share it. Refresh returns an error only when it ran a
-// load that failed; the previously loaded values then stay in place.
+// 401s cannot hammer SSM. A caller within the interval makes no call: it
+// waits for the refresh that started the interval, if it is still running,
+// and gets that refresh's result (nil when it succeeded: the values were
+// re-read moments ago). A failed refresh leaves the loaded values in place.
 func (c *Cache) Refresh(ctx context.Context) error {
 	now := c.cfg.now()
 	c.mu.Lock()
-	if c.forcedEver && now.Sub(c.lastForced) < c.cfg.minRetryInterval {
+	if c.forced != nil && now.Sub(c.forced.started) < c.cfg.minRetryInterval {
+		r := c.forced
 		c.mu.Unlock()
 		c.refreshesLimited.Add(1)
-		return nil
+		select {
+		case <-r.done:
+			return r.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	c.forcedEver, c.lastForced = true, now
+	r := &forcedRefresh{started: now, done: make(chan struct{})}
+	c.forced = r
 	c.mu.Unlock()
 
 	c.refreshes.Add(1)
-	_, err := c.load(ctx)
-	return err
+	_, r.err = c.load(ctx)
+	close(r.done)
+	return r.err
+}
+
+// forcedRefresh is one forced refresh; err is set before done is closed.
+type forcedRefresh struct {
+	started time.Time
+	done    chan struct{}
+	err     error
 }
 
 // Stats returns the counters of the cache.

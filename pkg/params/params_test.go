@@ -250,3 +250,45 @@ func TestCacheErrorsCarryNoValues(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnavailable, "the path is not served by the fake")
 	require.NotContains(t, err.Error(), secretValue)
 }
+
+// TestCacheConcurrentRefreshesShareOne: a burst of 401s in dispatch's
+// concurrent batch makes one SSM round, and every caller sees its result.
+func TestCacheConcurrentRefreshesShareOne(t *testing.T) {
+	fake := &fakeSSM{values: map[string]string{testPrefix + "/api-key": "old-key"}}
+	c, err := New(fake, testPrefix, WithNames("api-key"))
+	require.NoError(t, err)
+	requireValue(t, c, "api-key", "old-key")
+
+	block := make(chan struct{})
+	fake.mu.Lock()
+	fake.block = block
+	fake.values[testPrefix+"/api-key"] = "new-key"
+	fake.mu.Unlock()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Go(func() {
+			if err := c.Refresh(context.Background()); err != nil {
+				errs <- err
+				return
+			}
+			// After Refresh returns, the rotated key is served.
+			v, err := c.Get(context.Background(), "api-key")
+			if err != nil || v != "new-key" {
+				errs <- errors.New("stale key after Refresh")
+			}
+		})
+	}
+	require.Eventually(t, func() bool { return fake.callCount() == 2 }, 5*time.Second, time.Millisecond)
+	close(block)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	require.Equal(t, 2, fake.callCount())
+	st := c.Stats()
+	require.EqualValues(t, 1, st.Refreshes)
+	require.EqualValues(t, 19, st.RefreshesLimited)
+}
