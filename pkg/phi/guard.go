@@ -162,13 +162,20 @@ func (g *Guard) deidentify(rec novamed.Record, raw []byte, rep Report) (novamed.
 	return out, rep, nil
 }
 
-// pseudonym asks the Pseudonymizer and insists on enough bytes.
-func (g *Guard) pseudonym(domain, value string) ([]byte, error) {
+// synthesize sets *dst to a synthetic value chosen by the pseudonym of value
+// in domain (the domain also names the field in errors). When no candidate
+// avoids the input values, the record is refused with ErrTripwire.
+func (g *Guard) synthesize(domain, value string, gen func([]byte) (string, bool), dst *string) error {
 	ps := g.p.Pseudonym(domain, value)
 	if len(ps) < MinPseudonymLen {
-		return nil, ErrPseudonym
+		return ErrPseudonym
 	}
-	return ps, nil
+	v, ok := gen(ps)
+	if !ok {
+		return fmt.Errorf("%w: no synthetic value for %s avoids the input", ErrTripwire, domain)
+	}
+	*dst = v
+	return nil
 }
 
 func (g *Guard) patient(in novamed.PatientRequest, raw []byte, rep *Report) (novamed.Record, error) {
@@ -235,28 +242,26 @@ func (g *Guard) patient(in novamed.PatientRequest, raw []byte, rep *Report) (nov
 	// pseudonym of the identifying tuple, each field in its own domain.
 	id := strings.Join([]string{identityKey(in.FirstName), identityKey(in.LastName), dob, identityKey(in.Email)}, "\x1f")
 	synth := []struct {
-		in     string
-		domain string
-		value  string
-		set    func(ps []byte) string
-		dst    *string
+		field string
+		in    string
+		value string // what the pseudonym is keyed on
+		make  func(ps []byte) (string, bool)
+		dst   *string
 	}{
-		{in.FirstName, "patient.first_name", id, func(ps []byte) string { return pick(firstNames, ps, t) }, &out.FirstName},
-		{in.LastName, "patient.last_name", id, func(ps []byte) string { return pick(lastNames, ps, t) }, &out.LastName},
-		{in.Email, "patient.email", id, func(ps []byte) string { return syntheticEmail("p-", ps, t) }, &out.Email},
-		{in.Phone, "phone", digitsOnly(in.Phone), func(ps []byte) string { return syntheticPhone(ps, t) }, &out.Phone},
-		{in.AddressLine1, "address_line1", identityKey(in.AddressLine1), func(ps []byte) string { return syntheticStreet(ps, t) }, &out.AddressLine1},
-		{in.City, "city", identityKey(in.City), func(ps []byte) string { return pick(cityNames, ps, t) }, &out.City},
+		{"first_name", in.FirstName, id, func(ps []byte) (string, bool) { return pick(firstNames, ps, t) }, &out.FirstName},
+		{"last_name", in.LastName, id, func(ps []byte) (string, bool) { return pick(lastNames, ps, t) }, &out.LastName},
+		{"email", in.Email, id, func(ps []byte) (string, bool) { return syntheticEmail("p-", ps, t) }, &out.Email},
+		{"phone", in.Phone, digitsOnly(in.Phone), func(ps []byte) (string, bool) { return syntheticPhone(ps, t) }, &out.Phone},
+		{"address_line1", in.AddressLine1, identityKey(in.AddressLine1), func(ps []byte) (string, bool) { return syntheticStreet(ps, t) }, &out.AddressLine1},
+		{"city", in.City, identityKey(in.City), func(ps []byte) (string, bool) { return pick(cityNames, ps, t) }, &out.City},
 	}
 	for _, s := range synth {
 		if s.in == "" {
 			continue // a missing field stays missing: the shape survives
 		}
-		ps, err := g.pseudonym(s.domain, s.value)
-		if err != nil {
+		if err := g.synthesize("patient."+s.field, s.value, s.make, s.dst); err != nil {
 			return novamed.Record{}, err
 		}
-		*s.dst = s.set(ps)
 		rep.Replaced++
 	}
 	rec := novamed.Record{Kind: novamed.KindPatient, Patient: &out}
@@ -312,20 +317,19 @@ func (g *Guard) practitioner(in novamed.PractitionerRequest, raw []byte, rep *Re
 	}
 	t.arm(secrets)
 
+	// The NPI identifies a practitioner uniquely and for life.
 	if in.Email != "" {
-		ps, err := g.pseudonym("practitioner.email", identityKey(in.NPINumber))
-		if err != nil {
+		mk := func(ps []byte) (string, bool) { return syntheticEmail("dr-", ps, t) }
+		if err := g.synthesize("practitioner.email", identityKey(in.NPINumber), mk, &out.Email); err != nil {
 			return novamed.Record{}, err
 		}
-		out.Email = syntheticEmail("dr-", ps, t)
 		rep.Replaced++
 	}
 	if in.Phone != "" {
-		ps, err := g.pseudonym("phone", digitsOnly(in.Phone))
-		if err != nil {
+		mk := func(ps []byte) (string, bool) { return syntheticPhone(ps, t) }
+		if err := g.synthesize("practitioner.phone", digitsOnly(in.Phone), mk, &out.Phone); err != nil {
 			return novamed.Record{}, err
 		}
-		out.Phone = syntheticPhone(ps, t)
 		rep.Replaced++
 	}
 	rec := novamed.Record{Kind: novamed.KindPractitioner, Practitioner: &out}

@@ -26,47 +26,46 @@ var emailEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithP
 func seedOf(ps []byte) uint64 { return binary.BigEndian.Uint64(ps[:8]) }
 
 // pick chooses from list by the pseudonym, stepping past candidates the
-// tripwire would reject. It returns "" when every candidate is rejected; the
-// record then fails validation rather than carrying a risky value.
-func pick(list []string, ps []byte, t *tripwire) string {
+// tripwire would reject. It reports false when every candidate is rejected.
+func pick(list []string, ps []byte, t *tripwire) (string, bool) {
 	start := seedOf(ps) % uint64(len(list))
 	for i := range uint64(len(list)) {
 		c := list[(start+i)%uint64(len(list))]
 		if !t.avoid(c) {
-			return c
+			return c, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // syntheticEmail returns prefix-<code>@example.com, the code being the first
 // 12-character window of the pseudonym's base32 form the tripwire accepts.
-func syntheticEmail(prefix string, ps []byte, t *tripwire) string {
+func syntheticEmail(prefix string, ps []byte, t *tripwire) (string, bool) {
 	code := emailEncoding.EncodeToString(ps)
 	for w := 0; w+emailCodeLen <= len(code); w += emailCodeLen {
 		c := prefix + code[w:w+emailCodeLen] + "@" + syntheticEmailDomain
 		if !t.avoid(c) {
-			return c
+			return c, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // syntheticPhone returns a number in +1-555-0100..+1-555-0199.
-func syntheticPhone(ps []byte, t *tripwire) string {
+func syntheticPhone(ps []byte, t *tripwire) (string, bool) {
 	start := seedOf(ps) % 100
 	for i := range uint64(100) {
 		n := (start + i) % 100
 		c := syntheticPhonePrefix + strconv.FormatUint(n/10, 10) + strconv.FormatUint(n%10, 10)
 		if !t.avoid(c) {
-			return c
+			return c, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // syntheticStreet returns "<number> <name> <suffix>", the number in 100..9999.
-func syntheticStreet(ps []byte, t *tripwire) string {
+func syntheticStreet(ps []byte, t *tripwire) (string, bool) {
 	seed := seedOf(ps)
 	num := binary.BigEndian.Uint64(ps[8:16])
 	suffix := streetSuffixes[(seed>>32)%uint64(len(streetSuffixes))]
@@ -80,8 +79,8 @@ func syntheticStreet(ps []byte, t *tripwire) string {
 		b.WriteByte(' ')
 		b.WriteString(suffix)
 		if c := b.String(); !t.avoid(c) {
-			return c
+			return c, true
 		}
 	}
-	return ""
+	return "", false
 }
