@@ -240,7 +240,7 @@ func (g *Guard) patient(in novamed.PatientRequest, raw []byte, rep *Report) (nov
 
 	// One patient stays one patient: names and email come from one
 	// pseudonym of the identifying tuple, each field in its own domain.
-	id := strings.Join([]string{identityKey(in.FirstName), identityKey(in.LastName), dob, identityKey(in.Email)}, "\x1f")
+	id := strings.Join([]string{skeleton(in.FirstName), skeleton(in.LastName), dob, skeleton(in.Email)}, "\x1f")
 	synth := []struct {
 		field string
 		in    string
@@ -252,8 +252,8 @@ func (g *Guard) patient(in novamed.PatientRequest, raw []byte, rep *Report) (nov
 		{"last_name", in.LastName, id, func(ps []byte) (string, bool) { return pick(lastNames, ps, t) }, &out.LastName},
 		{"email", in.Email, id, func(ps []byte) (string, bool) { return syntheticEmail("p-", ps, t) }, &out.Email},
 		{"phone", in.Phone, digitsOnly(in.Phone), func(ps []byte) (string, bool) { return syntheticPhone(ps, t) }, &out.Phone},
-		{"address_line1", in.AddressLine1, identityKey(in.AddressLine1), func(ps []byte) (string, bool) { return syntheticStreet(ps, t) }, &out.AddressLine1},
-		{"city", in.City, identityKey(in.City), func(ps []byte) (string, bool) { return pick(cityNames, ps, t) }, &out.City},
+		{"address_line1", in.AddressLine1, skeleton(in.AddressLine1), func(ps []byte) (string, bool) { return syntheticStreet(ps, t) }, &out.AddressLine1},
+		{"city", in.City, skeleton(in.City), func(ps []byte) (string, bool) { return pick(cityNames, ps, t) }, &out.City},
 	}
 	for _, s := range synth {
 		if s.in == "" {
@@ -320,7 +320,7 @@ func (g *Guard) practitioner(in novamed.PractitionerRequest, raw []byte, rep *Re
 	// The NPI identifies a practitioner uniquely and for life.
 	if in.Email != "" {
 		mk := func(ps []byte) (string, bool) { return syntheticEmail("dr-", ps, t) }
-		if err := g.synthesize("practitioner.email", identityKey(in.NPINumber), mk, &out.Email); err != nil {
+		if err := g.synthesize("practitioner.email", skeleton(in.NPINumber), mk, &out.Email); err != nil {
 			return novamed.Record{}, err
 		}
 		rep.Replaced++

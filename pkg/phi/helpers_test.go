@@ -36,8 +36,14 @@ func newTestGuard(tb testing.TB) *Guard {
 	return g
 }
 
+// fataler is what the helpers need of *testing.T, *testing.B and *rapid.T.
+type fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // fieldsOf returns a record's wire body as a map.
-func fieldsOf(tb testing.TB, rec novamed.Record) map[string]string {
+func fieldsOf(tb fataler, rec novamed.Record) map[string]string {
 	tb.Helper()
 	body, err := rec.Body()
 	if err != nil {
@@ -122,7 +128,7 @@ func leakedFields(kind novamed.Kind, inputs map[string][]string, out map[string]
 // inputValues collects every string (keys below the top and values) and
 // number under each top-level key of a JSON object, plus unknown top-level
 // keys under themselves.
-func inputValues(tb testing.TB, raw []byte, kind novamed.Kind) map[string][]string {
+func inputValues(tb fataler, raw []byte, kind novamed.Kind) map[string][]string {
 	tb.Helper()
 	var top map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))

@@ -18,10 +18,36 @@ const minSecretRunes = 4
 // shared between goroutines.
 var folders = sync.Pool{New: func() any { c := cases.Fold(); return &c }}
 
+// caseFold applies full Unicode case folding (ß becomes ss) and then maps
+// every rune to one canonical member of its case orbit. The second step
+// makes folding idempotent: x/text folds the Cherokee letter Ꭰ to ꭰ and ꭰ
+// back to Ꭰ, so folding alone would give two spellings of one name two keys.
 func caseFold(s string) string {
 	c := folders.Get().(*cases.Caser)
-	defer folders.Put(c)
-	return c.String(s)
+	s = c.String(s)
+	folders.Put(c)
+	return strings.Map(canonicalCase, s)
+}
+
+// canonicalCase returns the lower-case form of the smallest rune in r's
+// simple case-folding orbit: the same rune for every member of the orbit.
+func canonicalCase(r rune) rune {
+	if r == 'ı' {
+		// Dotless i upper-cases to I, which folds to i: the one letter whose
+		// upper-case spelling folding alone does not bring back.
+		return 'i'
+	}
+	if r < utf8.RuneSelf {
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		return r
+	}
+	m := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		m = min(m, f)
+	}
+	return unicode.ToLower(m)
 }
 
 // ignorable reports runes that carry no letters or digits of their own:
@@ -36,27 +62,20 @@ func ignorable(r rune) bool {
 		r == utf8.RuneError
 }
 
-// identityKey normalises a value before it is pseudonymised: NFKC (full-width
-// digits become ASCII, ligatures split, the Kelvin sign becomes K), full case
-// folding, NFKC again (folding can denormalise) and then the ignorable runes
-// removed. "José" in NFC or NFD, with a zero-width joiner inside or in upper
-// case, gives one key, so one person keeps one pseudonym.
-func identityKey(s string) string {
-	s = norm.NFKC.String(caseFold(norm.NFKC.String(s)))
-	return strings.Map(func(r rune) rune {
-		if ignorable(r) {
-			return -1
-		}
-		return r
-	}, s)
-}
-
-// skeleton is the tripwire's normal form. It goes further than identityKey:
-// after folding it decomposes (NFKD) and drops combining marks too, so
-// "José" and "Jose" share a skeleton and a synthetic "Jose" cannot slip past
-// the tripwire for a patient called José. Both sides of every comparison use
-// it, which makes the comparison stricter, never looser, than the policy's
-// NFKC + case folding + stripping.
+// skeleton is the one normal form of the package, used both for the
+// tripwire and as the key of pseudonyms: NFKC (full-width digits become
+// ASCII, ligatures split, the Kelvin sign becomes K), full case folding
+// (made idempotent, see caseFold), NFKD and then removal of the ignorable
+// runes and of combining marks.
+//
+// It goes further than the policy's NFKC + case folding + stripping on
+// purpose. For the tripwire, both sides of every comparison use it, so the
+// comparison is stricter, never looser: "José" and "Jose" share a skeleton
+// and a synthetic "Jose" cannot slip past the tripwire for a patient called
+// José. For pseudonyms, "José" in NFC or NFD, with a zero-width joiner
+// anywhere, in upper case or typed without its accent by another system,
+// is one person; the patient tuple also holds the birth date and the email,
+// so different people do not merge.
 func skeleton(s string) string {
 	s = norm.NFKD.String(caseFold(norm.NFKC.String(s)))
 	return strings.Map(func(r rune) rune {
