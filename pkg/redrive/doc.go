@@ -1,0 +1,67 @@
+// Package redrive is the operators' tool for the dead-letter queue: it counts
+// dead letters (Stats), shows them without their values (Peek) and moves them
+// back to the delivery queue (Move, MoveNative). cmd/redrive is its command
+// line; ParseArgs and Command.Run are the whole of it, so the command is
+// tested here against kumo.
+//
+// # What never leaves the tool
+//
+// A dead-lettered body carries a NovaMed record, PHI in production. Nothing
+// this package prints, returns in an error or writes to a progress line holds
+// a record value: Stats prints error classes and codes (slugs checked by
+// queue.ParseDLQAttributes), Peek prints the message's metadata and a view of
+// the record de-identified by the environment guard, or the names of its
+// known fields with [PHI] placeholders when no guard is configured. Errors
+// name an operation and an AWS error code, never a message body. Unknown
+// record keys are counted, not named: a key can carry PHI as easily as a
+// value.
+//
+// # Visibility
+//
+// Reading a queue hides what is read for the visibility timeout. Every
+// operation keeps the messages it received and does not act on (all of them
+// for Stats, Peek and a dry run; the non-matching ones for Move) invisible
+// for the rest of its pass, so a pass sees each message once, and releases
+// them with ChangeMessageVisibility 0 as soon as the pass ends, whether it
+// ends normally, on an error or on an interrupt. A message hidden longer than
+// the visibility timeout comes back and is recognised by its message id. If
+// the tool dies, SQS releases everything at the end of the timeout: a pass
+// can delay a dead letter, never lose one.
+//
+// A pass ends when the queue appears empty: a few receives in a row
+// (WithEmptyReceives) that bring no message not already seen.
+//
+// # Moving: the failure policy
+//
+// Move sends a copy to the target (body unchanged, attributes kind, source
+// and v only) and only then deletes the original from the DLQ. Once a send
+// has started, the send and the delete run to completion even if the
+// operator interrupts, so an interrupt never splits them. A crash between
+// the two leaves the record in both queues: dispatch's ledger makes the
+// second delivery a duplicate that is deleted without calling NovaMed, so
+// nothing is lost and nothing reaches NovaMed twice.
+//
+// Move stops at the first failure and reports it (MoveSummary.Failures):
+//
+//   - the send fails: the original stays in the DLQ (released at once) and
+//     nothing reached the target, unless SQS accepted the message and the
+//     answer was lost, which is the documented duplicate again;
+//   - the delete fails after a successful send: the record is in both queues
+//     (Failure.InBoth), the documented duplicate. It is not released early;
+//     it comes back after the visibility timeout and a later Move sends it
+//     again, which the ledger makes harmless;
+//   - the ledger (ResolveUnconfirmed) is unavailable: nothing was sent.
+//
+// Stopping rather than continuing keeps an outage of the target queue or the
+// ledger from turning into a stream of failures; a rerun continues where the
+// last one stopped.
+//
+// # Unconfirmed records
+//
+// A record of class "unconfirmed" may already exist in NovaMed (its answer
+// was lost), and NovaMed has no idempotency key. Move leaves such records in
+// the DLQ unless the operator passes ConfirmUnconfirmed after checking
+// NovaMed; the ledger entry of each is then released with ResolveUnconfirmed
+// before its message is sent, so dispatch delivers it again. A record the
+// ledger holds as delivered is left in the DLQ.
+package redrive

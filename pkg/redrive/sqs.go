@@ -1,0 +1,121 @@
+package redrive
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
+)
+
+// SQSAPI is the part of the SQS client Stats, Peek and Move use.
+// *sqs.Client implements it.
+type SQSAPI interface {
+	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+}
+
+// NativeMoveAPI is the part of the SQS client MoveNative uses.
+// *sqs.Client implements it.
+type NativeMoveAPI interface {
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+	StartMessageMoveTask(ctx context.Context, in *sqs.StartMessageMoveTaskInput, optFns ...func(*sqs.Options)) (*sqs.StartMessageMoveTaskOutput, error)
+}
+
+// Sentinel errors, for errors.Is.
+var (
+	// ErrQueueNotFound: SQS says the queue does not exist.
+	ErrQueueNotFound = errors.New("redrive: queue does not exist")
+	// ErrNativeUnsupported: the SQS endpoint does not implement
+	// StartMessageMoveTask (kumo, some emulators); use Move instead.
+	ErrNativeUnsupported = errors.New("redrive: the SQS endpoint does not support StartMessageMoveTask")
+	// ErrUsage: the command line or the options are wrong. The error says
+	// which flag or option, never a value that could be a secret.
+	ErrUsage = errors.New("redrive: usage")
+)
+
+// AWSError is a failed AWS call. Its message names the operation and the
+// AWS error code only: service messages can quote request values, so the
+// SDK error is reachable with errors.As or Unwrap but is not part of
+// Error().
+type AWSError struct {
+	// Op is the API operation, e.g. "SendMessage".
+	Op string
+	// Code is the AWS error code, or "transport" when no service answered,
+	// or the context's error.
+	Code string
+	// Err is the SDK error.
+	Err error
+}
+
+func (e *AWSError) Error() string { return "redrive: " + e.Op + ": " + e.Code }
+
+// Unwrap returns the SDK error.
+func (e *AWSError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrQueueNotFound) true for a missing queue and
+// errors.Is(err, ErrNativeUnsupported) for an unsupported operation.
+func (e *AWSError) Is(target error) bool {
+	switch target {
+	case ErrQueueNotFound:
+		return queueMissingCodes[e.Code]
+	case ErrNativeUnsupported:
+		return unsupportedCodes[e.Code]
+	}
+	return false
+}
+
+// queueMissingCodes: kumo's error is untyped, so the codes are matched as
+// strings (the query-protocol code kumo and older SQS use, and the JSON
+// protocol's).
+var queueMissingCodes = map[string]bool{
+	"AWS.SimpleQueueService.NonExistentQueue": true,
+	"QueueDoesNotExist":                       true,
+}
+
+// unsupportedCodes are the answers of an endpoint that lacks an operation:
+// kumo answers InvalidAction; other emulators and proxies use the others.
+var unsupportedCodes = map[string]bool{
+	"InvalidAction":                               true,
+	"UnknownOperationException":                   true,
+	"UnsupportedOperation":                        true,
+	"AWS.SimpleQueueService.UnsupportedOperation": true,
+	"NotImplemented":                              true,
+}
+
+// awsErr wraps an SDK error for op.
+func awsErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &AWSError{Op: op, Code: "transport", Err: err}
+	var apiErr smithy.APIError
+	switch {
+	case errors.As(err, &apiErr):
+		e.Code = printableCode(apiErr.ErrorCode())
+	case errors.Is(err, context.Canceled):
+		e.Code = "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Code = "deadline exceeded"
+	}
+	return e
+}
+
+// printableCode keeps an error code short and free of anything but
+// identifier characters: it is printed.
+func printableCode(code string) string {
+	var b strings.Builder
+	for i := 0; i < len(code) && b.Len() < 64; i++ {
+		c := code[i]
+		if c == '.' || c == '_' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' {
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() == 0 {
+		return "unknown"
+	}
+	return b.String()
+}
