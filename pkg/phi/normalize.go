@@ -77,6 +77,39 @@ func ignorable(r rune) bool {
 // is one person; the patient tuple also holds the birth date and the email,
 // so different people do not merge.
 func skeleton(s string) string {
+	if isASCII(s) {
+		return asciiSkeleton(s)
+	}
+	return fullSkeleton(s)
+}
+
+// asciiSkeleton is skeleton for ASCII input, where the Unicode steps reduce
+// to lower-casing and keeping letters and digits (every other ASCII rune is
+// a space, punctuation, a symbol or a control). Most values are ASCII.
+func asciiSkeleton(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			b = append(b, c)
+		case 'A' <= c && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		}
+	}
+	return string(b)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func fullSkeleton(s string) string {
 	s = norm.NFKD.String(caseFold(norm.NFKC.String(s)))
 	return strings.Map(func(r rune) rune {
 		if ignorable(r) || unicode.In(r, unicode.Mn, unicode.Me) {

@@ -1,0 +1,91 @@
+package phi
+
+import (
+	"strings"
+	"testing"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+	"pgregory.net/rapid"
+)
+
+func TestSkeleton(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"José", "jose"},
+		{"Jose\u0301", "jose"},
+		{"JOSÉ", "jose"},
+		{"Jo\u200dsé", "jose"},       // zero-width joiner
+		{"Jo\u200csé", "jose"},       // zero-width non-joiner
+		{"Jo\u00adsé", "jose"},       // soft hyphen
+		{"Jo\u2060sé", "jose"},       // word joiner
+		{"Jo\ufeffsé", "jose"},       // byte-order mark
+		{"José\ufe0f", "jose"},       // variation selector
+		{"Jo\u034fsé", "jose"},       // combining grapheme joiner
+		{"\u202eJosé\u202c", "jose"}, // bidi override
+		{"Jo\u3164sé", "jose"},       // Hangul filler
+		{"\U000E0041José", "jose"},   // tag character
+		{"ﬁnn", "finn"},              // ligature
+		{"\u212Aelvin", "kelvin"},    // Kelvin sign
+		{"Straße", "strasse"},        // full folding
+		{"STRASSE", "strasse"},
+		{"ſam", "sam"},           // long s
+		{"ΟΔΥΣΣΕΥΣ", "οδυσσευσ"}, // final sigma folds with sigma
+		{"ὀδυσσεύς", "οδυσσευσ"},
+		{"Işık", "isik"}, // dotless i
+		{"IŞIK", "isik"},
+		{"İstanbul", "istanbul"}, // dotted capital I
+		{"Ꭰ", "ꭰ"}, {"ꭰ", "ꭰ"},   // Cherokee: x/text folding alone flips these
+		{"０２１０８", "02108"}, // full-width digits
+		{"+1 (617) 555-2368", "16175552368"},
+		{"O'Brien-Smith", "obriensmith"},
+		{"  spaced\tout\n", "spacedout"},
+		{"Müller", "muller"},
+		{"Mu\u0308ller", "muller"},
+		{"김민준", norm.NFKD.String("김민준")}, // Hangul decomposes into jamo, which stay
+		{"", ""},
+		{"\xff\xfe", ""},
+	}
+	for i, tt := range tests {
+		if got := skeleton(tt.in); got != tt.want {
+			t.Errorf("case %d: skeleton differs from the expected form", i)
+		}
+	}
+}
+
+func TestSkeletonIdempotent(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := rapid.String().Draw(t, "s")
+		once := skeleton(s)
+		if skeleton(once) != once {
+			t.Fatal("skeleton is not idempotent")
+		}
+		if skeleton(strings.ToUpper(s)) != skeleton(strings.ToLower(s)) && strings.EqualFold(strings.ToUpper(s), s) {
+			t.Fatal("case variants differ")
+		}
+		if skeleton(norm.NFD.String(s)) != skeleton(norm.NFC.String(s)) {
+			t.Fatal("NFC and NFD differ")
+		}
+	})
+}
+
+func TestASCIISkeletonMatchesFull(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := rapid.StringOf(rapid.RuneFrom(nil, &unicode.RangeTable{R16: []unicode.Range16{{Lo: 0, Hi: 0x7f, Stride: 1}}})).Draw(t, "s")
+		if asciiSkeleton(s) != fullSkeleton(s) {
+			t.Fatal("ASCII fast path differs from the full normalisation")
+		}
+	})
+	for c := range rune(0x80) {
+		if s := string(c); asciiSkeleton(s) != fullSkeleton(s) {
+			t.Errorf("ASCII %#x: fast path differs", c)
+		}
+	}
+}
+
+func TestDigitsOnly(t *testing.T) {
+	if digitsOnly("＋１ (６１７) 555-2368") != "16175552368" {
+		t.Error("digitsOnly")
+	}
+}
