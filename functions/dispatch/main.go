@@ -1,0 +1,56 @@
+// Command dispatch is the Lambda function that delivers queued records to
+// NovaMed (DESIGN.md, "Delivery outcomes"). This file only wires the
+// configuration and the AWS clients; handler.go holds the handler.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/novamed/bridge/pkg/ledger"
+	"github.com/novamed/bridge/pkg/params"
+)
+
+func main() {
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	h, err := setup(context.Background(), logger)
+	if err != nil {
+		// Names the variable or the client at fault, never a value.
+		logger.Error("dispatch: start-up failed", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+func setup(ctx context.Context, logger *slog.Logger) (*Handler, error) {
+	cfg, err := ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := params.New(ssm.NewFromConfig(awsCfg), cfg.ParamPrefix,
+		params.WithNames(ParamAPIKey, ParamClinicID, ParamPseudonymKey),
+		params.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		// Local emulators (kumo) send no CRC32 header.
+		o.DisableValidateResponseChecksum = os.Getenv("AWS_ENDPOINT_URL") != ""
+	})
+	return New(cfg, Deps{
+		SQS:    sqs.NewFromConfig(awsCfg),
+		Ledger: ledger.New(ddb, cfg.LedgerTable, ledger.WithLease(LedgerLease)),
+		Params: cache,
+	}, WithLogger(logger))
+}
