@@ -276,7 +276,7 @@ func WritePeekText(w io.Writer, msgs []Peeked) error {
 				fmt.Fprintf(&b, "    %-16s %s\n", f.Name+":", f.Value)
 			}
 			if r.UnknownFields > 0 {
-				fmt.Fprintf(&b, "    (%d keys that are not NovaMed fields, not shown)\n", r.UnknownFields)
+				fmt.Fprintf(&b, "    keys that are not NovaMed fields (not shown): %d\n", r.UnknownFields)
 			}
 			if r.Note != "" {
 				fmt.Fprintf(&b, "    note: %s\n", r.Note)

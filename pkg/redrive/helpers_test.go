@@ -1,0 +1,243 @@
+package redrive_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/sivchari/kumo"
+	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/pkg/novamed"
+	"github.com/novamed/bridge/pkg/queue"
+	"github.com/novamed/bridge/pkg/redrive"
+)
+
+// env is one in-process kumo with SQS, SSM and DynamoDB clients. kumo keeps
+// one store per process, shared by every server, so every name a test
+// creates starts with prefix, derived from the test's name.
+type env struct {
+	t      *testing.T
+	url    string
+	sqs    *sqs.Client
+	ssm    *ssm.Client
+	ddb    *dynamodb.Client
+	prefix string
+}
+
+var nameSeq atomic.Int64
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	srv := kumo.NewServer()
+	t.Cleanup(srv.Close)
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background(),
+		awsconfig.WithRegion("us-east-1"),
+		awsconfig.WithBaseEndpoint(srv.URL),
+		awsconfig.WithCredentialsProvider(aws.AnonymousCredentials{}),
+	)
+	require.NoError(t, err)
+	name := unsafeName.ReplaceAllString(t.Name(), "-")
+	if len(name) > 40 {
+		name = name[len(name)-40:]
+	}
+	return &env{
+		t:   t,
+		url: srv.URL,
+		sqs: sqs.NewFromConfig(cfg),
+		ssm: ssm.NewFromConfig(cfg),
+		ddb: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+			o.DisableValidateResponseChecksum = true
+		}),
+		prefix: fmt.Sprintf("rd%d-%s", nameSeq.Add(1), strings.Trim(name, "-")),
+	}
+}
+
+// queue creates a queue and returns its URL.
+func (e *env) queue(suffix string) string {
+	e.t.Helper()
+	out, err := e.sqs.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(e.prefix + "-" + suffix)})
+	require.NoError(e.t, err)
+	return aws.ToString(out.QueueUrl)
+}
+
+// fastOptions make passes quick against kumo: short polls, and two empty
+// receives to decide the queue is empty.
+func fastOptions() []redrive.Option {
+	return []redrive.Option{redrive.WithWaitTime(0), redrive.WithEmptyReceives(2)}
+}
+
+func (e *env) tool(dlq string, opts ...redrive.Option) *redrive.Tool {
+	e.t.Helper()
+	tool, err := redrive.New(e.sqs, dlq, append(fastOptions(), opts...)...)
+	require.NoError(e.t, err)
+	return tool
+}
+
+func fixture(t *testing.T, kind novamed.Kind) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + string(kind) + ".json")
+	require.NoError(t, err)
+	return b
+}
+
+// canaries returns the string values of a fixture (four characters or
+// more) and its key names that are not NovaMed fields, except the values
+// the policy keeps (kept).
+func canaries(t *testing.T, kind novamed.Kind, kept ...string) []string {
+	t.Helper()
+	var m map[string]string
+	require.NoError(t, json.Unmarshal(fixture(t, kind), &m))
+	known := novamed.FieldNames(kind)
+	var out []string
+	for k, v := range m {
+		if !slices.Contains(known, k) {
+			out = append(out, k)
+		}
+		if len(v) >= 4 && !slices.Contains(kept, k) {
+			out = append(out, v)
+		}
+	}
+	require.NotEmpty(t, out)
+	return out
+}
+
+// assertNoCanary fails when a canary appears in out. The failure names the
+// canary's position in the list, never the canary.
+func assertNoCanary(t *testing.T, what, out string, canaries []string) {
+	t.Helper()
+	for i, c := range canaries {
+		if strings.Contains(strings.ToLower(out), strings.ToLower(c)) {
+			t.Errorf("%s holds record value #%d of the fixture", what, i)
+		}
+	}
+}
+
+// dead describes a dead letter to put in a DLQ.
+type dead struct {
+	class, code string
+	status      int
+	kind        novamed.Kind
+	failedAt    time.Time
+	noAttrs     bool   // no dead-letter attributes (the redrive policy moved it)
+	body        string // instead of a valid message
+}
+
+var eventSeq atomic.Int64
+
+// put sends a dead letter to the DLQ and returns its record id (empty for
+// a custom body).
+func (e *env) put(dlq string, d dead) string {
+	e.t.Helper()
+	if d.kind == "" {
+		d.kind = novamed.KindPatient
+	}
+	if d.failedAt.IsZero() {
+		d.failedAt = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	}
+	m := queue.Message{
+		ID:         queue.RecordID(queue.EventID("acme-ehr", "evt-"+strconv.FormatInt(eventSeq.Add(1), 10), nil), 0),
+		Source:     "acme-ehr",
+		Kind:       d.kind,
+		ReceivedAt: d.failedAt.Add(-time.Minute),
+		Stage:      queue.StageDev,
+		Record:     fixture(e.t, d.kind),
+	}
+	body, err := m.Encode()
+	require.NoError(e.t, err)
+	id := m.ID
+	if d.body != "" {
+		body, id = d.body, ""
+	}
+	attrs := m.Attributes()
+	if !d.noAttrs {
+		attrs, err = queue.DLQAttributes{
+			ErrorClass: d.class, ErrorCode: d.code, HTTPStatus: d.status, Attempts: 3, FailedAt: d.failedAt,
+		}.MessageAttributes(m.Attributes())
+		require.NoError(e.t, err)
+	}
+	_, err = e.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{
+		QueueUrl: aws.String(dlq), MessageBody: aws.String(body), MessageAttributes: attrs,
+	})
+	require.NoError(e.t, err)
+	return id
+}
+
+// msg is a message found in a queue.
+type msg struct {
+	recordID string
+	body     string
+	attrs    map[string]types.MessageAttributeValue
+}
+
+// contents receives every message of a queue and keeps them hidden for the
+// rest of the test.
+func (e *env) contents(url string) []msg {
+	e.t.Helper()
+	var out []msg
+	for empty := 0; empty < 2; {
+		res, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 600,
+			MessageAttributeNames: []string{"All"},
+		})
+		require.NoError(e.t, err)
+		if len(res.Messages) == 0 {
+			empty++
+			continue
+		}
+		for _, m := range res.Messages {
+			got := msg{body: aws.ToString(m.Body), attrs: m.MessageAttributes}
+			if qm, err := queue.Decode(got.body); err == nil {
+				got.recordID = qm.ID
+			}
+			out = append(out, got)
+		}
+	}
+	return out
+}
+
+func recordIDs(msgs []msg) []string {
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		ids = append(ids, m.recordID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func sorted(ids ...string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// requireAllVisible checks that a pass left every message of the queue
+// visible: receiving right after it gets them all (the pass hid them for
+// the default 30s, so only a release makes them receivable now). kumo's
+// ApproximateNumberOfMessagesNotVisible counts released messages until the
+// next receive, so it cannot tell.
+func (e *env) requireAllVisible(url string, want int) []msg {
+	e.t.Helper()
+	got := e.contents(url)
+	require.Len(e.t, got, want, "messages receivable right after the pass")
+	return got
+}
