@@ -47,9 +47,9 @@
 //     nothing reached the target, unless SQS accepted the message and the
 //     answer was lost, which is the documented duplicate again;
 //   - the delete fails after a successful send: the record is in both queues
-//     (Failure.InBoth), the documented duplicate. It is not released early;
-//     it comes back after the visibility timeout and a later Move sends it
-//     again, which the ledger makes harmless;
+//     (Failure.InBoth), the documented duplicate. It is made visible in the
+//     DLQ again, and a later Move sends it again: dispatch delivers the
+//     first copy it sees and the ledger makes the other a duplicate;
 //   - the ledger (ResolveUnconfirmed) is unavailable: nothing was sent.
 //
 // Stopping rather than continuing keeps an outage of the target queue or the

@@ -37,6 +37,8 @@ type env struct {
 	ssm    *ssm.Client
 	ddb    *dynamodb.Client
 	prefix string
+	// bodies are the bodies put, by record id.
+	bodies map[string]string
 }
 
 var nameSeq atomic.Int64
@@ -66,6 +68,7 @@ func newEnv(t *testing.T) *env {
 			o.DisableValidateResponseChecksum = true
 		}),
 		prefix: fmt.Sprintf("rd%d-%s", nameSeq.Add(1), strings.Trim(name, "-")),
+		bodies: map[string]string{},
 	}
 }
 
@@ -165,6 +168,9 @@ func (e *env) put(dlq string, d dead) string {
 	if d.body != "" {
 		body, id = d.body, ""
 	}
+	if id != "" {
+		e.bodies[id] = body
+	}
 	attrs := m.Attributes()
 	if !d.noAttrs {
 		attrs, err = queue.DLQAttributes{
@@ -184,6 +190,7 @@ type msg struct {
 	recordID string
 	body     string
 	attrs    map[string]types.MessageAttributeValue
+	handle   string
 }
 
 // contents receives every message of a queue and keeps them hidden for the
@@ -202,7 +209,7 @@ func (e *env) contents(url string) []msg {
 			continue
 		}
 		for _, m := range res.Messages {
-			got := msg{body: aws.ToString(m.Body), attrs: m.MessageAttributes}
+			got := msg{body: aws.ToString(m.Body), attrs: m.MessageAttributes, handle: aws.ToString(m.ReceiptHandle)}
 			if qm, err := queue.Decode(got.body); err == nil {
 				got.recordID = qm.ID
 			}
@@ -210,6 +217,17 @@ func (e *env) contents(url string) []msg {
 		}
 	}
 	return out
+}
+
+// release makes messages received by contents visible again.
+func (e *env) release(url string, msgs []msg) {
+	e.t.Helper()
+	for _, m := range msgs {
+		_, err := e.sqs.ChangeMessageVisibility(context.Background(), &sqs.ChangeMessageVisibilityInput{
+			QueueUrl: aws.String(url), ReceiptHandle: aws.String(m.handle), VisibilityTimeout: 0,
+		})
+		require.NoError(e.t, err)
+	}
 }
 
 func recordIDs(msgs []msg) []string {

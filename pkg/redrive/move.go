@@ -244,9 +244,9 @@ func (t *Tool) Move(ctx context.Context, o MoveOptions) (MoveSummary, error) {
 		case f != nil:
 			sum.Failed++
 			sum.Failures = append(sum.Failures, *f)
-			if !f.InBoth {
-				p.hold(r) // still only in the DLQ: make it visible again
-			}
+			// Still in the DLQ (and, after a failed delete, in the target
+			// too): make it visible again with the others.
+			p.hold(r)
 			fmt.Fprintf(progress, "failed %s: %s: %s\n", r.id, f.Step, f.Error)
 			stopErr = fmt.Errorf("redrive: move stopped: %s of message %s failed: %w", f.Step, r.id, f.err)
 			return true, nil
