@@ -210,6 +210,8 @@ func (c *Command) checkMove(set map[string]bool) error {
 		return usageErr("--rate must be above 0 and at most %d", MaxRate)
 	case c.Max < 0:
 		return usageErr("--max must not be negative")
+	case c.To != "" && c.To == c.DLQ:
+		return usageErr("--to is the dead-letter queue itself")
 	}
 	if c.AllNative {
 		for _, name := range []string{"error-class", "error-code", "max", "dry-run", "confirm-unconfirmed", "ledger-table"} {
@@ -225,6 +227,8 @@ func (c *Command) checkMove(set map[string]bool) error {
 	if c.ConfirmUnconfirmed && c.LedgerTable == "" && !c.DryRun {
 		return usageErr("--confirm-unconfirmed needs --ledger-table")
 	}
+	// The filters are checked as Move checks them (queue URLs may still
+	// come from the stack).
 	return (&MoveOptions{To: "-", ErrorClass: c.ErrorClass, ErrorCode: c.ErrorCode}).validate("")
 }
 

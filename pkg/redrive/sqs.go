@@ -51,7 +51,16 @@ type AWSError struct {
 	Err error
 }
 
-func (e *AWSError) Error() string { return "redrive: " + e.Op + ": " + e.Code }
+func (e *AWSError) Error() string {
+	msg := "redrive: " + e.Op + ": " + e.Code
+	switch {
+	case queueMissingCodes[e.Code]:
+		msg += " (the queue does not exist: check the URL, the region and the endpoint)"
+	case unsupportedCodes[e.Code]:
+		msg += " (the endpoint does not support this operation)"
+	}
+	return msg
+}
 
 // Unwrap returns the SDK error.
 func (e *AWSError) Unwrap() error { return e.Err }

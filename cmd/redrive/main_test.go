@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/sivchari/kumo"
+	"github.com/stretchr/testify/require"
+)
+
+var seq atomic.Int64
+
+// setup starts kumo, points the SDK's environment at it (the way operators
+// use AWS_ENDPOINT_URL with an emulator) and creates a DLQ with one message
+// and a target queue.
+func setup(t *testing.T) (dlq, target string, client *sqs.Client) {
+	srv := kumo.NewServer()
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_PROFILE", "")
+
+	ctx := context.Background()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	require.NoError(t, err)
+	client = sqs.NewFromConfig(cfg)
+	name := fmt.Sprintf("cmd-redrive-%d-%s", seq.Add(1), strings.ReplaceAll(t.Name(), "/", "-"))
+	for i, suffix := range []string{"dlq", "queue"} {
+		out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-" + suffix)})
+		require.NoError(t, err)
+		if i == 0 {
+			dlq = aws.ToString(out.QueueUrl)
+		} else {
+			target = aws.ToString(out.QueueUrl)
+		}
+	}
+	_, err = client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(dlq), MessageBody: aws.String("{}")})
+	require.NoError(t, err)
+	return dlq, target, client
+}
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestRunAgainstAnEmulator(t *testing.T) {
+	dlq, target, client := setup(t)
+
+	code, out, errOut := runCmd("stats", "--dlq", dlq, "--wait", "0s")
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `(?m)^none\s+none\s+1\s+-\s+-$`, out)
+
+	code, out, errOut = runCmd("move", "--dlq", dlq, "--to", target, "--wait", "0s")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "moved 1, skipped 0, failed 0; stopped: empty\n", out)
+	require.Contains(t, errOut, "moving from "+dlq+" to "+target)
+
+	res, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(target)})
+	require.NoError(t, err)
+	require.Len(t, res.Messages, 1)
+}
+
+func TestRunExitCodes(t *testing.T) {
+	dlq, _, _ := setup(t)
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"help", []string{"help"}, 0, "Usage:", ""},
+		{"unknown command", []string{"purge"}, 2, "", "unknown command"},
+		{"bad rate", []string{"move", "--dlq", dlq, "--to", dlq + "x", "--rate", "0"}, 2, "", "--rate must be above 0"},
+		{"missing queue", []string{"stats", "--dlq", dlq + "-absent", "--wait", "0s"}, 1, "", "the queue does not exist"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCmd(tt.args...)
+			require.Equal(t, tt.code, code)
+			require.Contains(t, out, tt.stdout)
+			require.Contains(t, errOut, tt.stderr)
+		})
+	}
+}
