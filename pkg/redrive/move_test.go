@@ -2,6 +2,7 @@ package redrive_test
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"slices"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/novamed/bridge/pkg/ledger"
+	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/redrive"
 )
 
@@ -430,4 +432,40 @@ func TestMoveCommandUnconfirmed(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "moved 1, skipped 1, failed 0 (ledger_delivered 1); stopped: empty\n", out)
 	e.requireMoved(dlq, target, ids, "unconfirmed")
+}
+
+func TestMoveCommandPrintsNoRecordValue(t *testing.T) {
+	e := newEnv(t)
+	dlq, target := e.queue("dlq"), e.queue("queue")
+	for i := range 12 {
+		kind := novamed.KindPatient
+		if i%2 == 1 {
+			kind = novamed.KindPractitioner
+		}
+		e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503, kind: kind})
+	}
+	e.put(dlq, dead{class: "unconfirmed", code: "timeout"})
+
+	out, errOut, err := e.run(redrive.Clients{}, "move", "--dlq", dlq, "--to", target, "--rate", "500")
+	require.NoError(t, err)
+	assertNoCanary(t, "stdout", out, allCanaries(t))
+	assertNoCanary(t, "stderr", errOut, allCanaries(t))
+	require.Regexp(t, `(?m)^moved 10 \(skipped [01]\)$`, errOut)
+	require.Equal(t, "moved 12, skipped 1, failed 0 (unconfirmed 1); stopped: empty\n"+
+		"note: 1 unconfirmed records left in place; check NovaMed, then use --confirm-unconfirmed --ledger-table\n", out)
+}
+
+func TestMoveCommandJSON(t *testing.T) {
+	e := newEnv(t)
+	dlq, target := e.queue("dlq"), e.queue("queue")
+	e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503})
+	e.put(dlq, dead{class: "guard", code: "tripwire"})
+
+	out, _, err := e.run(redrive.Clients{}, "move", "--dlq", dlq, "--to", target, "--json")
+	require.NoError(t, err)
+	var sum redrive.MoveSummary
+	require.NoError(t, json.Unmarshal([]byte(out), &sum))
+	require.Equal(t, redrive.MoveSummary{
+		Moved: 1, Skipped: 1, SkippedBy: map[string]int{redrive.SkipNotRedrivable: 1}, Stopped: redrive.StopEmpty,
+	}, sum)
 }

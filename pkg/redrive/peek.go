@@ -293,7 +293,5 @@ func WritePeekJSON(w io.Writer, msgs []Peeked) error {
 	if msgs == nil {
 		msgs = []Peeked{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(msgs)
+	return writeJSON(w, msgs)
 }

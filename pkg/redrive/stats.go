@@ -67,10 +67,8 @@ func (t *Tool) Stats(ctx context.Context) (Stats, error) {
 	slices.SortFunc(st.Groups, func(a, b Group) int {
 		return cmp.Or(cmp.Compare(a.ErrorClass, b.ErrorClass), cmp.Compare(a.ErrorCode, b.ErrorCode))
 	})
-	if err != nil {
-		return st, err
-	}
-	return st, nil
+	// On an error the counts so far are returned with it.
+	return st, err
 }
 
 func earliest(cur, t time.Time) time.Time {
@@ -106,11 +104,7 @@ func (s Stats) WriteTable(w io.Writer) error {
 }
 
 // WriteJSON writes the stats as one JSON object.
-func (s Stats) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(s)
-}
+func (s Stats) WriteJSON(w io.Writer) error { return writeJSON(w, s) }
 
 func timeCell(t time.Time) string {
 	if t.IsZero() {
