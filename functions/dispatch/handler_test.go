@@ -20,6 +20,7 @@ import (
 
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/novamed"
+	"github.com/novamed/bridge/pkg/novamed/novamedtest"
 	"github.com/novamed/bridge/pkg/queue"
 )
 
@@ -41,16 +42,16 @@ func assertNoCanary(t *testing.T, what, out string) {
 
 func TestDeliverBatch(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
-	nm.MarkDevelopment(canaryValues)
-	h := e.handler(e.config("dev", nm.URL()), nm.Client())
+	nm := newSandbox(t)
+	nm.MarkDevelopment(canaryValues...)
+	h := e.handler(e.config("dev", nm.URL), nil)
 	msgs := patients(t, "evt-success", 3)
 	e.send(msgs...)
 
 	_, resp := e.run(h, 3, 10*time.Second)
 	assert.Empty(t, resp.BatchItemFailures)
-	assert.Equal(t, 3, nm.Created())
-	assert.Zero(t, nm.Violations(), "the sandbox, marked Development, saw a canary value")
+	assert.Equal(t, 3, len(nm.Patients()))
+	assert.Empty(t, nm.Violations(), "the sandbox, marked Development, saw a canary value")
 	visible, inflight := e.counts(e.queueURL)
 	assert.Zero(t, visible+inflight, "delivered messages are deleted")
 	for _, m := range msgs {
@@ -88,9 +89,9 @@ func TestErrorStatuses(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
 			e := newEnv(t, envOptions{})
-			nm := newStandIn(t)
-			nm.FailNext(1, tc.status, "")
-			h := e.handler(e.config("dev", nm.URL()), nm.Client())
+			nm := newSandbox(t)
+			nm.FailNext(1, tc.status, 0)
+			h := e.handler(e.config("dev", nm.URL), nil)
 			m := patients(t, "evt-status", 1)[0]
 			e.send(m)
 
@@ -128,8 +129,8 @@ func TestErrorStatuses(t *testing.T) {
 
 func TestPoisonMessageAmongGoodOnes(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
-	h := e.handler(e.config("dev", nm.URL()), nm.Client())
+	nm := newSandbox(t)
+	h := e.handler(e.config("dev", nm.URL), nil)
 	good := patients(t, "evt-poison", 4)
 	e.send(good[:2]...)
 	e.sendRaw(`{"v":1,"id":`, nil) // cut short: not JSON
@@ -140,7 +141,7 @@ func TestPoisonMessageAmongGoodOnes(t *testing.T) {
 
 	ev, resp := e.run(h, 6, 10*time.Second)
 	assert.Empty(t, resp.BatchItemFailures, "one bad record never re-delivers the others")
-	assert.Equal(t, 4, nm.Created())
+	assert.Equal(t, 4, len(nm.Patients()))
 	require.Len(t, ev.Records, 6)
 	dls := e.deadLetters()
 	require.Len(t, dls, 2)
@@ -155,22 +156,22 @@ func TestPoisonMessageAmongGoodOnes(t *testing.T) {
 
 func TestOneRetryableFailureKeepsOnlyItsRecord(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
-	nm.FailNext(1, http.StatusServiceUnavailable, "")
-	h := e.handler(e.config("dev", nm.URL()), nm.Client())
+	nm := newSandbox(t)
+	nm.FailNext(1, http.StatusServiceUnavailable, 0)
+	h := e.handler(e.config("dev", nm.URL), nil)
 	e.send(patients(t, "evt-one-fails", 5)...)
 
 	_, resp := e.run(h, 5, 10*time.Second)
 	require.Len(t, resp.BatchItemFailures, 1)
-	assert.Equal(t, 4, nm.Created())
+	assert.Equal(t, 4, len(nm.Patients()))
 	_, inflight := e.counts(e.queueURL)
 	assert.Equal(t, 1, inflight, "only the failed record stays")
 }
 
 func TestKeyRotationAfter401(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
-	h := e.handler(e.config("dev", nm.URL()), nm.Client())
+	nm := newSandbox(t)
+	h := e.handler(e.config("dev", nm.URL), nil)
 	msgs := patients(t, "evt-rotation", 2)
 
 	e.send(msgs[0])
@@ -184,7 +185,7 @@ func TestKeyRotationAfter401(t *testing.T) {
 	e.send(msgs[1])
 	_, resp = e.run(h, 1, 10*time.Second)
 	assert.Empty(t, resp.BatchItemFailures, "delivered with the re-read key")
-	assert.Equal(t, 2, nm.Created())
+	assert.Equal(t, 2, len(nm.Patients()))
 	assert.Equal(t, 3, nm.Requests(), "one refused call, one with the new key")
 	assert.EqualValues(t, 2, e.ssmCount.calls.Load(), "one re-read on the 401")
 	assert.Zero(t, e.emfCount(MetricUnauthorized), "a rotation picked up is not an alarm")
@@ -193,9 +194,9 @@ func TestKeyRotationAfter401(t *testing.T) {
 
 func TestUnauthorizedAfterReread(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
+	nm := newSandbox(t)
 	nm.SetAPIKey(apiKeyV2) // NovaMed revoked v1; SSM still holds v1
-	h := e.handler(e.config("dev", nm.URL()), nm.Client())
+	h := e.handler(e.config("dev", nm.URL), nil)
 	e.send(patients(t, "evt-unauth", 3)...)
 
 	_, resp := e.run(h, 3, 10*time.Second)
@@ -208,9 +209,9 @@ func TestUnauthorizedAfterReread(t *testing.T) {
 
 func TestRetryAfterHonoured(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
-	nm.FailNext(1, http.StatusTooManyRequests, "120")
-	h := e.handler(e.config("dev", nm.URL()), nm.Client())
+	nm := newSandbox(t)
+	nm.FailNext(1, http.StatusTooManyRequests, 120*time.Second)
+	h := e.handler(e.config("dev", nm.URL), nil)
 	e.send(patients(t, "evt-429", 1)...)
 
 	_, resp := e.run(h, 1, 10*time.Second)
@@ -223,9 +224,9 @@ func TestRetryAfterHonoured(t *testing.T) {
 
 func TestTimeoutAfterRequestSentIsUnconfirmed(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
+	nm := newSandbox(t)
 	nm.SetLatency(5 * time.Second)
-	h := e.handler(e.config("dev", nm.URL()), nm.Client(), WithCallTimeout(300*time.Millisecond))
+	h := e.handler(e.config("dev", nm.URL), nil, WithCallTimeout(300*time.Millisecond))
 	m := patients(t, "evt-timeout", 1)[0]
 	e.send(m)
 
@@ -264,8 +265,8 @@ func TestConnectionRefusedIsRetried(t *testing.T) {
 
 func TestDeadlineLeavesUnstartedRecordsQueued(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
-	h := e.handler(e.config("dev", nm.URL()), nm.Client())
+	nm := newSandbox(t)
+	h := e.handler(e.config("dev", nm.URL), nil)
 	msgs := patients(t, "evt-deadline", 4)
 	e.send(msgs...)
 
@@ -283,11 +284,11 @@ func TestDeadlineLeavesUnstartedRecordsQueued(t *testing.T) {
 
 func TestDeadlineCutsSlowCalls(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
+	nm := newSandbox(t)
 	nm.SetLatency(10 * time.Second)
-	cfg := e.config("dev", nm.URL())
+	cfg := e.config("dev", nm.URL)
 	cfg.Concurrency = 2
-	h := e.handler(cfg, nm.Client(), WithReserve(300*time.Millisecond, 100*time.Millisecond))
+	h := e.handler(cfg, nil, WithReserve(300*time.Millisecond, 100*time.Millisecond))
 	e.send(patients(t, "evt-deadline-slow", 4)...)
 
 	ev, resp := e.run(h, 4, 1500*time.Millisecond)
@@ -306,9 +307,9 @@ func TestDeadlineCutsSlowCalls(t *testing.T) {
 
 func TestLastAttemptGoesToDLQ(t *testing.T) {
 	e := newEnv(t, envOptions{maxReceiveCount: 5})
-	nm := newStandIn(t)
-	nm.FailNext(100, http.StatusBadGateway, "")
-	h := e.handler(e.config("dev", nm.URL()), nm.Client(), WithBackoff(zeroBackoff))
+	nm := newSandbox(t)
+	nm.FailNext(100, http.StatusBadGateway, 0)
+	h := e.handler(e.config("dev", nm.URL), nil, WithBackoff(zeroBackoff))
 	m := patients(t, "evt-exhausted", 1)[0]
 	e.send(m)
 	body, err := m.Encode()
@@ -339,8 +340,8 @@ func TestLastAttemptGoesToDLQ(t *testing.T) {
 
 func TestNotJSONIsMalformed(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
-	h := e.handler(e.config("dev", nm.URL()), nm.Client())
+	nm := newSandbox(t)
+	h := e.handler(e.config("dev", nm.URL), nil)
 	e.sendRaw("this is not json", nil)
 
 	_, resp := e.run(h, 1, 10*time.Second)
@@ -361,9 +362,9 @@ func TestDevStageSandboxSeesNoCanary(t *testing.T) {
 		// prod against a non-production URL de-identifies too.
 		t.Run(stage, func(t *testing.T) {
 			e := newEnv(t, envOptions{})
-			nm := newStandIn(t)
-			nm.MarkDevelopment(canaryValues)
-			h := e.handler(e.config(stage, nm.URL()), nm.Client())
+			nm := newSandbox(t)
+			nm.MarkDevelopment(canaryValues...)
+			h := e.handler(e.config(stage, nm.URL), nil)
 			// The messages claim to be production data, not de-identified:
 			// the flag is information, not permission.
 			msgs := patients(t, "evt-canary-"+stage, 3)
@@ -371,10 +372,9 @@ func TestDevStageSandboxSeesNoCanary(t *testing.T) {
 
 			_, resp := e.run(h, 3, 10*time.Second)
 			assert.Empty(t, resp.BatchItemFailures)
-			assert.Equal(t, 3, nm.Created())
-			assert.Zero(t, nm.Violations(), "a canary value reached the Development sandbox")
-			var sent novamed.PatientRequest
-			require.NoError(t, json.Unmarshal(nm.LastBody(), &sent))
+			assert.Equal(t, 3, len(nm.Patients()))
+			assert.Empty(t, nm.Violations(), "a canary value reached the Development sandbox")
+			sent := nm.Patients()[2].Request
 			assert.Equal(t, devClinic, sent.ClinicID, "the development clinic from SSM")
 			assert.True(t, strings.HasSuffix(sent.Email, "@example.com"))
 			assertNoCanary(t, "logs", e.logs.String())
@@ -385,17 +385,18 @@ func TestDevStageSandboxSeesNoCanary(t *testing.T) {
 
 func TestProductionSendsRecordUnchanged(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newTLSStandIn(t)
+	nm := newSandbox(t, novamedtest.WithClinicID(prodClinic))
 	// The production URL, routed to the sandbox by the transport.
-	h := e.handler(e.config("prod", novamed.ProductionURL), nm.prodClient())
+	h := e.handler(e.config("prod", novamed.ProductionURL), productionClient(t, nm))
 	require.True(t, h.Environment().AllowsPHI())
 	m := patients(t, "evt-prod", 1)[0]
 	e.send(m)
 
 	_, resp := e.run(h, 1, 10*time.Second)
 	assert.Empty(t, resp.BatchItemFailures)
-	var sent, queued novamed.PatientRequest
-	require.NoError(t, json.Unmarshal(nm.LastBody(), &sent))
+	require.Len(t, nm.Patients(), 1)
+	sent := nm.Patients()[0].Request
+	var queued novamed.PatientRequest
 	require.NoError(t, json.Unmarshal(m.Record, &queued))
 	assert.True(t, sent == queued, "production receives the record as queued (values not printed)")
 	assert.Zero(t, e.emfCount(MetricDeidentified))
@@ -413,9 +414,7 @@ func TestNovaMedMessageScrubbed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{})
-			nm := newStandIn(t)
-			nm.FailNextMessage(http.StatusBadRequest, tc.msg)
-			h := e.handler(e.config("dev", nm.URL()), nm.Client())
+			h := e.handler(e.config("dev", echoingNovaMed(t, http.StatusBadRequest, tc.msg)), nil)
 			e.send(patients(t, "evt-scrub", 1)...)
 			e.run(h, 1, 10*time.Second)
 			logs := e.logs.String()
@@ -432,8 +431,8 @@ func TestNovaMedMessageScrubbed(t *testing.T) {
 
 func TestAlreadyDeliveredIsAcknowledgedWithoutCall(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
-	h := e.handler(e.config("dev", nm.URL()), nm.Client())
+	nm := newSandbox(t)
+	h := e.handler(e.config("dev", nm.URL), nil)
 	m := patients(t, "evt-dup", 1)[0]
 	e.send(m)
 	e.run(h, 1, 10*time.Second)
@@ -460,12 +459,12 @@ func (crashingLedger) MarkDelivered(context.Context, string, string) error { ret
 
 func TestCrashAfterCallGivesOneRecord(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
-	cfg := e.config("dev", nm.URL())
+	nm := newSandbox(t)
+	cfg := e.config("dev", nm.URL)
 	crashing, err := New(cfg, Deps{SQS: e.sqs, Ledger: crashingLedger{e.ledger}, Params: e.cache},
-		WithLogger(newJSONLogger(e.logs)), WithHTTPClient(nm.Client()))
+		WithLogger(newJSONLogger(e.logs)), WithHTTPClient(nil))
 	require.NoError(t, err)
-	h := e.handler(cfg, nm.Client(), WithBackoff(zeroBackoff))
+	h := e.handler(cfg, nil, WithBackoff(zeroBackoff))
 	m := patients(t, "evt-crash", 1)[0]
 	e.send(m)
 
@@ -474,7 +473,7 @@ func TestCrashAfterCallGivesOneRecord(t *testing.T) {
 	ev := e.receive(1)
 	_, err = crashing.Handle(context.Background(), ev)
 	require.NoError(t, err)
-	require.Equal(t, 1, nm.Created())
+	require.Equal(t, 1, len(nm.Patients()))
 	_, err = e.sqs.ChangeMessageVisibility(context.Background(), &sqs.ChangeMessageVisibilityInput{
 		QueueUrl: aws.String(e.queueURL), ReceiptHandle: aws.String(ev.Records[0].ReceiptHandle), VisibilityTimeout: 0,
 	})
@@ -494,7 +493,7 @@ func TestCrashAfterCallGivesOneRecord(t *testing.T) {
 	_, resp = e.run(h, 1, 10*time.Second)
 	assert.Empty(t, resp.BatchItemFailures)
 	assert.Equal(t, 1, nm.Requests(), "NovaMed is never called again after an uncertain attempt")
-	assert.Equal(t, 1, nm.Created(), "one record in NovaMed")
+	assert.Equal(t, 1, len(nm.Patients()), "one record in NovaMed")
 	dls := e.deadLetters()
 	require.Len(t, dls, 1)
 	assert.Equal(t, ClassUnconfirmed, dls[0].attrs.ErrorClass)
@@ -503,15 +502,15 @@ func TestCrashAfterCallGivesOneRecord(t *testing.T) {
 
 func TestDropAfterCreateIsUnconfirmed(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
-	nm.DropAfterCreate()
-	h := e.handler(e.config("dev", nm.URL()), nm.Client())
+	nm := newSandbox(t)
+	nm.DropAfterCreate(1)
+	h := e.handler(e.config("dev", nm.URL), nil)
 	m := patients(t, "evt-drop", 1)[0]
 	e.send(m)
 
 	_, resp := e.run(h, 1, 10*time.Second)
 	assert.Empty(t, resp.BatchItemFailures)
-	assert.Equal(t, 1, nm.Created())
+	assert.Equal(t, 1, len(nm.Patients()))
 	dls := e.deadLetters()
 	require.Len(t, dls, 1)
 	assert.Equal(t, ClassUnconfirmed, dls[0].attrs.ErrorClass)
@@ -521,13 +520,13 @@ func TestDropAfterCreateIsUnconfirmed(t *testing.T) {
 	_, resp = e.run(h, 1, 10*time.Second)
 	assert.Empty(t, resp.BatchItemFailures)
 	assert.Equal(t, 1, nm.Requests())
-	assert.Equal(t, 1, nm.Created(), "one record in NovaMed")
+	assert.Equal(t, 1, len(nm.Patients()), "one record in NovaMed")
 }
 
 func TestSSMCallsPerTTL(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	nm := newStandIn(t)
-	h := e.handler(e.config("dev", nm.URL()), nm.Client())
+	nm := newSandbox(t)
+	h := e.handler(e.config("dev", nm.URL), nil)
 	const batches = 10
 	for b := range batches {
 		msgs := patients(t, fmt.Sprintf("evt-ssm-%d", b), 10)
@@ -544,7 +543,7 @@ func TestSSMCallsPerTTL(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, resp.BatchItemFailures)
 	}
-	assert.Equal(t, batches*10, nm.Created())
+	assert.Equal(t, batches*10, len(nm.Patients()))
 	assert.EqualValues(t, 1, e.ssmCount.calls.Load(), "one SSM call per TTL, shared by concurrent records")
 }
 
