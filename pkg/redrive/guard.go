@@ -32,7 +32,7 @@ var ErrParameter = errors.New("redrive: parameter")
 
 // LoadGuard builds the environment guard Peek uses from the parameters
 // under prefix: the development pseudonym key (SecureString, 32 random bytes
-// in base64; a value that is not base64 is used as it is) and the clinic id.
+// in base64, decoded as dispatch decodes it) and the clinic id.
 // The guard and its errors never print the key.
 func LoadGuard(ctx context.Context, api SSMAPI, prefix string) (*phi.Guard, error) {
 	prefix = strings.TrimRight(prefix, "/")
@@ -67,14 +67,13 @@ func LoadGuard(ctx context.Context, api SSMAPI, prefix string) (*phi.Guard, erro
 	return g, nil
 }
 
-// pseudonymKey decodes the key parameter: base64 as operations.md tells
-// operators to create it, or the bytes as they are.
+// pseudonymKey decodes the key parameter as dispatch does (base64 as
+// operations.md tells operators to create it, when that gives a usable key;
+// the bytes as they are otherwise), so peek shows the pseudonyms dispatch
+// would send.
 func pseudonymKey(v string) []byte {
-	v = strings.TrimSpace(v)
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(v); err == nil {
-			return b
-		}
+	if k, err := base64.StdEncoding.DecodeString(v); err == nil && len(k) >= phi.MinKeyLen {
+		return k
 	}
 	return []byte(v)
 }
