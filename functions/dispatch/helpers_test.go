@@ -105,7 +105,7 @@ func (c *ledgerClock) Advance(d time.Duration) {
 // env is one test's AWS side: kumo with a delivery queue, its DLQ, SSM
 // parameters and a ledger table, all with names of their own.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	sqs      *sqs.Client
 	ssm      *ssm.Client
 	ddb      *dynamodb.Client
@@ -129,7 +129,7 @@ type envOptions struct {
 	paramTTL        time.Duration
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
 	srv := kumo.NewServer()

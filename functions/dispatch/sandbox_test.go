@@ -13,7 +13,7 @@ import (
 
 // newSandbox starts the NovaMed sandbox accepting apiKeyV1, with the
 // development clinic of the SSM parameters, failing t on any canary hit.
-func newSandbox(t *testing.T, opts ...novamedtest.Option) *novamedtest.Server {
+func newSandbox(t testing.TB, opts ...novamedtest.Option) *novamedtest.Server {
 	t.Helper()
 	base := []novamedtest.Option{
 		novamedtest.WithT(t), novamedtest.WithAPIKey(apiKeyV1), novamedtest.WithClinicID(devClinic),
