@@ -605,9 +605,13 @@ func (s *Server) logRequest(r *http.Request, status int, start time.Time) {
 	if s.log == nil {
 		return
 	}
+	path := r.URL.Path
+	if !knownPath(path) {
+		path = "(unknown path)" // a path can carry PHI as easily as a body
+	}
 	s.log.Info("novamed sandbox request",
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", path),
 		slog.Int("status", status),
 		slog.Duration("latency", time.Since(start)))
 }

@@ -614,3 +614,20 @@ func TestGeneratedIdentities(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkCreatePatient(b *testing.B) {
+	s := New()
+	defer s.Close()
+	c, err := novamed.NewClient(s.URL, novamed.StaticKey(s.APIKey()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := patient(s.ClinicID())
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.CreatePatient(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
