@@ -53,3 +53,10 @@ lint-template:
 
 clean:
 	rm -rf bin .aws-sam
+
+## redrive: the operators' dead-letter tool as bin/redrive (bin/redrive help).
+## Common use:  bin/redrive stats --stack novamed-bridge-prod
+##              bin/redrive move  --stack novamed-bridge-prod --error-class exhausted --rate 5
+redrive:
+	mkdir -p bin
+	$(GO) build -trimpath -o bin/redrive ./cmd/redrive
