@@ -314,12 +314,11 @@ func (c *Client) post(ctx context.Context, path string, body []byte, idField str
 	}
 	defer resp.Body.Close()
 
+	// Once the status line is in, the status decides: a body that is too
+	// large or breaks off leaves an error status an error (judged by status
+	// alone) and a success a bad response. Never a transport error: after a
+	// 201 the record exists, and a retry would create it twice.
 	data, readErr := readBounded(resp.Body, c.maxBody)
-	if readErr != nil && !errors.Is(readErr, ErrResponseTooLarge) {
-		// The status line arrived, so NovaMed saw the request.
-		return "", resp.StatusCode, &TransportError{MaybeDelivered: true, Err: readErr}
-	}
-
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
 		return "", resp.StatusCode, newAPIError(resp, data, time.Now())
 	}

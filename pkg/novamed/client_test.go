@@ -828,3 +828,32 @@ func TestAPIErrorRendering(t *testing.T) {
 		t.Error("slog output lacks status and code")
 	}
 }
+
+func TestBodyBreakingOffAfterStatus(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		code   string
+		class  Class
+	}{
+		{"201 Created", CodeBadResponse, ClassPermanent},
+		{"503 Service Unavailable", CodeServerError, ClassRetryable},
+	} {
+		t.Run(tc.status, func(t *testing.T) {
+			url := rawServer(t, func(conn net.Conn) {
+				if _, err := readRequest(conn); err != nil {
+					return
+				}
+				// Promise 100 bytes, send 10, hang up.
+				_, _ = fmt.Fprintf(conn, "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"success\"", tc.status)
+			})
+			_, err := newTestClient(t, url).CreatePatient(context.Background(), validPatient())
+			var apiErr *APIError
+			if !errors.As(err, &apiErr) || apiErr.Code != tc.code {
+				t.Fatalf("want APIError %s, got %v", tc.code, err)
+			}
+			if Classify(err) != tc.class {
+				t.Errorf("class %s, want %s", Classify(err), tc.class)
+			}
+		})
+	}
+}
