@@ -555,3 +555,56 @@ func TestHandleEmptyBatch(t *testing.T) {
 	assert.Empty(t, resp.BatchItemFailures)
 	assert.Zero(t, e.ssmCount.calls.Load())
 }
+
+func TestTripwireHitIsNeverSent(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	nm := newSandbox(t)
+	h := e.handler(e.config("dev", nm.URL), nil)
+	// Unknown fields holding every number of the fictional phone range: no
+	// synthetic phone can avoid them all, so the guard refuses the record.
+	rec := map[string]string{
+		"first_name": "Wilhelmina", "last_name": "Tessaract", "email": "w.tessaract@practice.example",
+		"npi_number": "1234567893", "assigned_clinic": prodClinic, "phone": "+1-617-555-0142",
+	}
+	for i := range 100 {
+		rec[fmt.Sprintf("x%d", i)] = fmt.Sprintf("01%02d", i)
+	}
+	raw, err := json.Marshal(rec)
+	require.NoError(t, err)
+	m := message(t, "evt-tripwire", 0, queue.StageDev, true, raw)
+	m.Kind = novamed.KindPractitioner
+	e.send(m)
+
+	_, resp := e.run(h, 1, 10*time.Second)
+	assert.Empty(t, resp.BatchItemFailures)
+	assert.Zero(t, nm.Requests(), "never sent")
+	dls := e.deadLetters()
+	require.Len(t, dls, 1)
+	assert.Equal(t, ClassGuard, dls[0].attrs.ErrorClass)
+	assert.Equal(t, "tripwire", dls[0].attrs.ErrorCode)
+	dead, err := queue.Decode(dls[0].body)
+	require.NoError(t, err, "the dead letter is still a valid message")
+	assert.JSONEq(t, `{}`, string(dead.Record), "the record is removed")
+	assert.Equal(t, m.ID, dead.ID)
+	_, err = e.ledger.Record(context.Background(), m.ID)
+	assert.ErrorIs(t, err, ledger.ErrNotFound, "no claim for a record never sent")
+	assert.NotContains(t, e.logs.String(), "Tessaract")
+}
+
+func TestMalformedCode(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{"not json", "not_json"},
+		{`[1]`, "not_a_json_object"},
+		{`{"v":2}`, "v_unsupported_version"},
+		{`{"v":1,"zzz":1}`, "unknown_key"},
+		{`{"v":1,"v":1}`, "v_duplicate_key"},
+		{`{"v":1}`, "id_required"},
+	} {
+		_, err := queue.Decode(tc.body)
+		require.Error(t, err)
+		code := malformedCode(err)
+		assert.Equal(t, tc.want, code, "body %d", len(tc.body))
+		assert.True(t, queue.ValidSlug(code))
+	}
+	assert.Equal(t, "malformed", malformedCode(errors.New("other")))
+}
