@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -565,26 +564,12 @@ func (h *Handler) currentGuard(ctx context.Context) (*phi.Guard, error) {
 	if h.guard != nil && h.guardClinic == clinic && subtle.ConstantTimeCompare([]byte(h.guardKey), []byte(key)) == 1 {
 		return h.guard, nil
 	}
-	p, err := phi.NewHMACPseudonymizer(pseudonymKey(key))
-	if err != nil {
-		return nil, err
-	}
-	g, err := phi.New(p, clinic)
+	g, err := phi.NewGuardFromParameters(key, clinic)
 	if err != nil {
 		return nil, err
 	}
 	h.guard, h.guardKey, h.guardClinic = g, key, clinic
 	return g, nil
-}
-
-// pseudonymKey decodes the pseudonym-key parameter: documented as 32 random
-// bytes in base64 (docs/operations.md); a value that is not base64 is used
-// as it is.
-func pseudonymKey(v string) []byte {
-	if k, err := base64.StdEncoding.DecodeString(v); err == nil && len(k) >= phi.MinKeyLen {
-		return k
-	}
-	return []byte(v)
 }
 
 // keyUse records which key a NovaMed call used, so that after a 401 the

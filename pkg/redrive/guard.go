@@ -2,7 +2,6 @@ package redrive
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,7 +55,11 @@ func LoadGuard(ctx context.Context, api SSMAPI, prefix string) (*phi.Guard, erro
 			return nil, fmt.Errorf("%w %s: not found", ErrParameter, name)
 		}
 	}
-	p, err := phi.NewHMACPseudonymizer(pseudonymKey(values[keyName]))
+	key, err := phi.ParsePseudonymKey(values[keyName])
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: not base64 of at least %d bytes", ErrParameter, keyName, phi.MinKeyLen)
+	}
+	p, err := phi.NewHMACPseudonymizer(key)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: shorter than %d bytes", ErrParameter, keyName, phi.MinKeyLen)
 	}
@@ -67,13 +70,3 @@ func LoadGuard(ctx context.Context, api SSMAPI, prefix string) (*phi.Guard, erro
 	return g, nil
 }
 
-// pseudonymKey decodes the key parameter as dispatch does (base64 as
-// operations.md tells operators to create it, when that gives a usable key;
-// the bytes as they are otherwise), so peek shows the pseudonyms dispatch
-// would send.
-func pseudonymKey(v string) []byte {
-	if k, err := base64.StdEncoding.DecodeString(v); err == nil && len(k) >= phi.MinKeyLen {
-		return k
-	}
-	return []byte(v)
-}

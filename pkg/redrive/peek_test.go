@@ -206,4 +206,17 @@ func TestLoadGuardErrors(t *testing.T) {
 	require.ErrorIs(t, err, redrive.ErrParameter)
 	require.NotContains(t, err.Error(), "c2hvcnQ")
 	require.NotContains(t, err.Error(), "short\"")
+
+	// A key that is not base64 is refused, as intake and dispatch refuse it
+	// (phi.ParsePseudonymKey): the tool must not show pseudonyms they never make.
+	prefix = "/novamed-bridge/" + e.prefix + "-passphrase"
+	for name, v := range map[string]string{"pseudonym-key": "not base64 but long enough", "clinic-id": devClinic} {
+		_, err := e.ssm.PutParameter(context.Background(), &ssm.PutParameterInput{
+			Name: aws.String(prefix + "/" + name), Value: aws.String(v), Type: ssmtypes.ParameterTypeSecureString,
+		})
+		require.NoError(t, err)
+	}
+	_, err = redrive.LoadGuard(context.Background(), e.ssm, prefix)
+	require.ErrorIs(t, err, redrive.ErrParameter)
+	require.NotContains(t, err.Error(), "long enough")
 }
