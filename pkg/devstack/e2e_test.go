@@ -1,0 +1,270 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/pkg/queue"
+	"github.com/novamed/bridge/pkg/samples"
+)
+
+// The end-to-end suite: the real bootstrap binaries under the Lambda RIE,
+// kumo, the NovaMed sandbox marked as Development. Binaries are built once
+// per test binary.
+var (
+	buildOnce sync.Once
+	built     Binaries
+	buildErr  error
+	buildDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+func binaries(t *testing.T) Binaries {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "devstack-e2e-")
+		if buildErr == nil {
+			var out bytes.Buffer
+			built, buildErr = Build(context.Background(), buildDir, &out)
+			if buildErr != nil {
+				buildErr = fmt.Errorf("%w\n%s", buildErr, out.String())
+			}
+		}
+	})
+	require.NoError(t, buildErr)
+	return built
+}
+
+// lockedBuffer collects the output of several processes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type e2e struct {
+	*Stack
+	t         *testing.T
+	sources   []samples.Source
+	templates map[string]samples.Template
+	canaries  []string
+	logs      *lockedBuffer
+}
+
+func startE2E(t *testing.T, mutate func(*Options)) *e2e {
+	t.Helper()
+	root, err := FindRoot(".")
+	require.NoError(t, err)
+	sources, err := LoadLocalSources(root)
+	require.NoError(t, err)
+	ts, err := samples.Templates()
+	require.NoError(t, err)
+	e := &e2e{t: t, sources: sources, templates: map[string]samples.Template{}, canaries: Canaries(ts, sources), logs: &lockedBuffer{}}
+	for _, tpl := range ts {
+		e.templates[tpl.Name] = tpl
+	}
+	require.NotEmpty(t, e.canaries)
+	opts := Options{Name: RandomName(), Binaries: binaries(t), Sources: sources, Canaries: e.canaries, Logs: e.logs}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	e.Stack, err = Start(context.Background(), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		e.Close()
+		e.assertNoPHI()
+	})
+	return e
+}
+
+// post sends a sample, freshly signed, with a distinct event id so tests
+// that post the same sample twice are two events.
+func (e *e2e) post(name string, eventID string) Response {
+	e.t.Helper()
+	tpl, ok := e.templates[name]
+	require.True(e.t, ok, name)
+	if eventID != "" {
+		tpl.EventID = eventID
+	}
+	ev, err := tpl.Event(e.sources, time.Now())
+	require.NoError(e.t, err)
+	resp, err := e.Send(context.Background(), ev)
+	require.NoError(e.t, err)
+	return resp
+}
+
+func (e *e2e) drain() {
+	e.t.Helper()
+	require.NoError(e.t, e.WaitDrained(context.Background(), 90*time.Second), "the queue must drain")
+}
+
+func (e *e2e) delivered() int {
+	return len(e.Sandbox.Patients()) + len(e.Sandbox.Practitioners())
+}
+
+// assertNoPHI: nothing of the samples' PHI reached the Development sandbox
+// or any process's log output.
+func (e *e2e) assertNoPHI() {
+	assert.Empty(e.t, e.Sandbox.Violations(), "the Development sandbox received PHI")
+	logs := strings.ToLower(e.logs.String())
+	for i, c := range e.canaries {
+		assert.False(e.t, strings.Contains(logs, strings.ToLower(c)), "canary #%d appears in the functions' logs", i)
+	}
+}
+
+func (e *e2e) deadLetters() []queue.DLQAttributes {
+	e.t.Helper()
+	var out []queue.DLQAttributes
+	for range 3 {
+		res, err := e.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(e.DLQURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 0,
+			MessageAttributeNames: []string{"All"}, VisibilityTimeout: 60,
+		})
+		require.NoError(e.t, err)
+		for _, m := range res.Messages {
+			a, err := queue.ParseDLQAttributes(m.MessageAttributes)
+			require.NoError(e.t, err)
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func TestEndToEndEverySampleAnswersAsDesigned(t *testing.T) {
+	e := startE2E(t, nil)
+	records := 0
+	for name, tpl := range e.templates {
+		resp := e.post(name, "")
+		assert.Equal(t, tpl.Expect.Status, resp.Status, "%s: %s", name, resp.Body)
+		if resp.Status == 202 {
+			records += tpl.Expect.Records
+		}
+	}
+	e.drain()
+	assert.Equal(t, records, e.delivered(), "every queued record reaches NovaMed once")
+	assert.Empty(t, e.deadLetters())
+}
+
+func TestEndToEndDelivery(t *testing.T) {
+	e := startE2E(t, nil)
+	cases := []struct {
+		sample                  string
+		patients, practitioners int
+	}{
+		{"fhir-patient", 1, 0},
+		{"fhir-bundle", 3, 0},
+		{"form-patient", 1, 0},
+		{"fhir-practitioner", 0, 1},
+		{"typeform-patient", 1, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.sample, func(t *testing.T) {
+			p0, d0 := len(e.Sandbox.Patients()), len(e.Sandbox.Practitioners())
+			resp := e.post(c.sample, "")
+			require.Equal(t, 202, resp.Status, string(resp.Body))
+			e.drain()
+			patients, practitioners := e.Sandbox.Patients()[p0:], e.Sandbox.Practitioners()[d0:]
+			assert.Len(t, patients, c.patients)
+			assert.Len(t, practitioners, c.practitioners)
+			for _, p := range patients {
+				assert.Equal(t, e.Sandbox.ClinicID(), p.Request.ClinicID)
+				assert.True(t, strings.HasSuffix(p.Request.Email, "@example.com") && strings.HasPrefix(p.Request.Email, "p-"), "a de-identified email")
+				assert.True(t, strings.HasSuffix(p.Request.DateOfBirth, "-01-01"), "a generalised birth date")
+				assert.Empty(t, p.Request.AddressLine2)
+			}
+		})
+	}
+}
+
+func TestEndToEndDuplicateWebhookIsDeliveredOnce(t *testing.T) {
+	e := startE2E(t, nil)
+	var wg sync.WaitGroup
+	statuses := make([]int, 5)
+	for i := range statuses {
+		wg.Go(func() { statuses[i] = e.post("fhir-patient", "msg_e2e_duplicate").Status })
+	}
+	wg.Wait()
+	e.drain()
+	// Concurrent copies are answered 202 (first, or duplicate) or 503 while
+	// the first is being queued (the sender retries); never a second chart.
+	for _, s := range statuses {
+		assert.Contains(t, []int{202, 503}, s)
+	}
+	assert.Contains(t, statuses, 202)
+	assert.Equal(t, 1, len(e.Sandbox.Patients()))
+	assert.Zero(t, e.Sandbox.Duplicates())
+}
+
+func TestEndToEndNovaMedOutageIsRetriedWithBackoff(t *testing.T) {
+	e := startE2E(t, nil)
+	e.Sandbox.FailNext(3, 500, 0)
+	resp := e.post("fhir-patient", "")
+	require.Equal(t, 202, resp.Status)
+	e.drain()
+	assert.Len(t, e.Sandbox.Patients(), 1, "delivered after three 500s")
+	assert.Empty(t, e.deadLetters())
+}
+
+func TestEndToEndPermanentRefusalIsDeadLetteredWithItsReason(t *testing.T) {
+	e := startE2E(t, nil)
+	e.Sandbox.FailNext(1, 400, 0)
+	resp := e.post("fhir-patient", "")
+	require.Equal(t, 202, resp.Status)
+	e.drain()
+	assert.Empty(t, e.Sandbox.Patients())
+	dead := e.deadLetters()
+	require.Len(t, dead, 1)
+	assert.Equal(t, "permanent", dead[0].ErrorClass)
+	assert.Equal(t, "validation_error", dead[0].ErrorCode)
+	assert.Equal(t, 400, dead[0].HTTPStatus)
+	assert.Equal(t, 1, dead[0].Attempts)
+}
+
+func TestEndToEndRevokedKeyWaitsForRotation(t *testing.T) {
+	e := startE2E(t, func(o *Options) { o.MaxReceiveCount = 50 })
+	e.Sandbox.SetAPIKey("rotated-key-0123456789abcdef")
+	resp := e.post("fhir-patient", "")
+	require.Equal(t, 202, resp.Status)
+
+	// Refused while SSM holds the revoked key: the message stays queued.
+	require.Eventually(t, func() bool { return e.Sandbox.Requests() >= 2 }, 30*time.Second, 100*time.Millisecond)
+	assert.Empty(t, e.Sandbox.Patients())
+	depth, err := e.QueueDepth(context.Background(), e.QueueURL)
+	require.NoError(t, err)
+	assert.Equal(t, 1, depth, "the record waits in the queue")
+
+	require.NoError(t, e.PutParameter(context.Background(), "api-key", "rotated-key-0123456789abcdef", true))
+	e.drain()
+	assert.Len(t, e.Sandbox.Patients(), 1, "delivered with the rotated key")
+	assert.Empty(t, e.deadLetters())
+	assert.NotContains(t, e.logs.String(), "rotated-key-0123456789abcdef", "the key never reaches a log")
+}
