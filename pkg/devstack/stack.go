@@ -169,7 +169,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 
 	s.Poller = &Poller{
 		SQS: s.SQS, QueueURL: s.QueueURL, Region: Region, Dispatch: s.Dispatch,
-		QueueARN: "arn:aws:sqs:" + Region + ":000000000000:" + s.queueName("delivery"),
+		QueueARN:  "arn:aws:sqs:" + Region + ":000000000000:" + s.queueName("delivery"),
 		BatchSize: 10, WaitTime: 1,
 	}
 	pctx, cancel := context.WithCancel(context.Background())
