@@ -10,7 +10,7 @@ LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags '-s -w'
 
 .PHONY: all test vet staticcheck unit build bench demo local clean \
 	build-IntakeFunction build-DispatchFunction invoke-intake invoke-dispatch \
-	deploy-dev deploy-prod sign-events redrive lint-template
+	deploy-dev deploy-prod sign-events check-events redrive lint-template
 
 all: build test
 
@@ -46,6 +46,39 @@ build-DispatchFunction:
 ## bench: every benchmark, each reported beside the baseline it is compared with
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## demo: the whole flow on this machine (kumo, the NovaMed sandbox, both functions under the Lambda RIE); exits 0 only if it behaved
+demo:
+	$(GO) run ./cmd/devstack demo
+
+## local: the local stack, kept running; prints curl lines that work as printed
+local:
+	$(GO) run ./cmd/devstack local
+
+## sign-events: re-sign events/intake/*.json with the local test secrets (Standard Webhooks signatures last 5 minutes)
+sign-events:
+	$(GO) run ./cmd/sign-events
+
+check-events:
+	$(GO) run ./cmd/sign-events -check
+
+## invoke-intake, invoke-dispatch: sam local invoke with the samples (EVENT=events/intake/<name>.json to choose;
+## ENV_VARS=<file> points the functions at a running `make local` stack, see docs/operations.md)
+EVENT_INTAKE ?= events/intake/fhir-patient.json
+EVENT_DISPATCH ?= events/dispatch/batch.json
+SAM_ENV = $(if $(ENV_VARS),--env-vars $(ENV_VARS),)
+invoke-intake: sign-events
+	sam build && sam local invoke IntakeFunction -e $(EVENT_INTAKE) $(SAM_ENV)
+
+invoke-dispatch:
+	sam build && sam local invoke DispatchFunction -e $(EVENT_DISPATCH) $(SAM_ENV)
+
+## deploy-dev, deploy-prod: build with SAM and deploy (prod shows its change set and asks)
+deploy-dev:
+	sam build && sam deploy
+
+deploy-prod:
+	sam build && sam deploy --config-env prod
 
 ## lint-template: cfn-lint on the SAM template
 lint-template:
