@@ -1,0 +1,371 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/sivchari/kumo"
+	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/pkg/ledger"
+	"github.com/novamed/bridge/pkg/metrics"
+	"github.com/novamed/bridge/pkg/novamed"
+	"github.com/novamed/bridge/pkg/params"
+	"github.com/novamed/bridge/pkg/queue"
+	"github.com/novamed/bridge/pkg/samples"
+)
+
+// Test configuration of the deployment. The pseudonym key is a test key.
+const (
+	testClinicID     = "6f1c3a52-8e0b-4c1e-9a57-2d4b8e7f1a90"
+	testPseudonymKey = "local-test-pseudonym-key-0123456789"
+	testParamTTL     = 5 * time.Minute
+)
+
+// repoRoot is where events/ lives, from this package's directory.
+var repoRoot = filepath.Join("..", "..")
+
+// loadSources reads the local test sources (events/sources).
+func loadSources(t testing.TB) []samples.Source {
+	t.Helper()
+	srcs, err := samples.LoadSources(filepath.Join(repoRoot, "events", "sources"))
+	require.NoError(t, err)
+	return srcs
+}
+
+// loadEvent reads events/intake/<name>.json.
+func loadEvent(t testing.TB, name string) events.APIGatewayV2HTTPRequest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "events", "intake", name+".json"))
+	require.NoError(t, err)
+	ev, err := samples.DecodeEvent(data)
+	require.NoError(t, err)
+	return ev
+}
+
+// fakeClock is a settable clock shared by the handler and the parameter
+// cache.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// countingSSM counts the SSM calls the parameter cache makes.
+type countingSSM struct {
+	params.SSMAPI
+	calls atomic.Int64
+}
+
+func (c *countingSSM) GetParameters(ctx context.Context, in *ssm.GetParametersInput, o ...func(*ssm.Options)) (*ssm.GetParametersOutput, error) {
+	c.calls.Add(1)
+	return c.SSMAPI.GetParameters(ctx, in, o...)
+}
+
+func (c *countingSSM) GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPathInput, o ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error) {
+	c.calls.Add(1)
+	return c.SSMAPI.GetParametersByPath(ctx, in, o...)
+}
+
+// fixtureConfig tunes newFixture.
+type fixtureConfig struct {
+	stage     string
+	targetURL string
+	// skipParams leaves SSM empty of the clinic and pseudonym key.
+	skipParams []string
+}
+
+type fixtureOption func(*fixtureConfig)
+
+func withStage(stage, targetURL string) fixtureOption {
+	return func(c *fixtureConfig) { c.stage, c.targetURL = stage, targetURL }
+}
+
+func withoutParam(name string) fixtureOption {
+	return func(c *fixtureConfig) { c.skipParams = append(c.skipParams, name) }
+}
+
+// fixture is the intake handler wired to real AWS clients talking to kumo
+// in-process: a queue, a ledger table and SSM parameters of its own (kumo's
+// state is global to the process, so every name is unique), with the local
+// test sources (one per scheme) stored as SecureStrings.
+type fixture struct {
+	t        *testing.T
+	ctx      context.Context
+	awsCfg   aws.Config
+	sqs      *sqs.Client
+	ssm      *ssm.Client
+	ddb      *dynamodb.Client
+	ssmCalls *countingSSM
+	prefix   string
+	queueURL string
+	table    string
+	sources  []samples.Source
+	clock    *fakeClock
+	logs     *syncBuffer
+	metrics  *syncBuffer
+	cache    *params.Cache
+	ledger   *ledger.Ledger
+	handler  *Handler
+}
+
+var fixtureSeq atomic.Int64
+
+var unsafeNameChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// uniqueName makes a resource name from the test's name, unique in the
+// process.
+func uniqueName(t testing.TB) string {
+	n := unsafeNameChars.ReplaceAllString(t.Name(), "-")
+	if len(n) > 40 {
+		n = n[len(n)-40:]
+	}
+	return fmt.Sprintf("intake-%d-%s", fixtureSeq.Add(1), strings.Trim(n, "-"))
+}
+
+func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
+	t.Helper()
+	fc := fixtureConfig{stage: "dev"}
+	for _, o := range opts {
+		o(&fc)
+	}
+	srv := kumo.NewServer()
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRegion("us-east-1"),
+		config.WithBaseEndpoint(srv.URL),
+		config.WithCredentialsProvider(aws.AnonymousCredentials{}),
+		config.WithRetryMaxAttempts(1),
+	)
+	require.NoError(t, err)
+
+	name := uniqueName(t)
+	f := &fixture{
+		t:       t,
+		ctx:     ctx,
+		awsCfg:  cfg,
+		sqs:     sqs.NewFromConfig(cfg),
+		ssm:     ssm.NewFromConfig(cfg),
+		ddb:     dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true }),
+		prefix:  "/novamed-bridge/test/" + name,
+		table:   name,
+		sources: loadSources(t),
+		clock:   &fakeClock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)},
+		logs:    &syncBuffer{},
+		metrics: &syncBuffer{},
+	}
+	q, err := f.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	require.NoError(t, err)
+	f.queueURL = aws.ToString(q.QueueUrl)
+	require.NoError(t, ledger.CreateTable(ctx, f.ddb, f.table))
+
+	values := map[string]string{ParamClinicID: testClinicID, ParamPseudonymKey: testPseudonymKey}
+	for _, skip := range fc.skipParams {
+		delete(values, skip)
+	}
+	for n, v := range values {
+		f.putParam(n, v)
+	}
+	for _, s := range f.sources {
+		f.putParam(ParamSources+"/"+s.Name, string(s.JSON))
+	}
+
+	f.ssmCalls = &countingSSM{SSMAPI: f.ssm}
+	f.cache, err = params.New(f.ssmCalls, f.prefix,
+		params.WithNames(ParamClinicID, ParamPseudonymKey),
+		params.WithPath(ParamSources),
+		params.WithTTL(testParamTTL),
+		params.WithClock(f.clock.Now),
+		params.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))),
+	)
+	require.NoError(t, err)
+	sender, err := queue.NewSender(f.sqs, f.queueURL)
+	require.NoError(t, err)
+	f.ledger = ledger.New(f.ddb, f.table)
+	f.handler = f.newHandler(Config{
+		Stage: fc.stage, TargetURL: fc.targetURL, Params: f.cache, Queue: sender, Ledger: f.ledger,
+	})
+	return f
+}
+
+// newHandler builds a handler on cfg with the fixture's clock, logs and
+// metrics.
+func (f *fixture) newHandler(cfg Config) *Handler {
+	f.t.Helper()
+	cfg.Now = f.clock.Now
+	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Metrics = metrics.New(f.metrics, map[string]string{"Stage": NormalizeStage(cfg.Stage)})
+	h, err := New(cfg)
+	require.NoError(f.t, err)
+	return h
+}
+
+func (f *fixture) putParam(name, value string) {
+	f.t.Helper()
+	typ := ssmtypes.ParameterTypeSecureString
+	if name == ParamClinicID {
+		typ = ssmtypes.ParameterTypeString
+	}
+	_, err := f.ssm.PutParameter(f.ctx, &ssm.PutParameterInput{
+		Name: aws.String(f.prefix + "/" + name), Value: aws.String(value), Type: typ, Overwrite: aws.Bool(true),
+	})
+	require.NoError(f.t, err)
+}
+
+func (f *fixture) source(name string) samples.Source {
+	f.t.Helper()
+	s, ok := samples.Find(f.sources, name)
+	require.True(f.t, ok, "source %s", name)
+	return s
+}
+
+// invoke runs the handler on a sample event with the clock at the event's
+// time of receipt, as the signatures need.
+func (f *fixture) invoke(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	f.t.Helper()
+	f.clock.Set(samples.EventTime(ev))
+	return f.call(ev)
+}
+
+// call runs the handler at the clock's current time.
+func (f *fixture) call(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	f.t.Helper()
+	resp, err := f.handler.Handle(f.ctx, ev)
+	require.NoError(f.t, err, "Handle never returns an error")
+	require.Equal(f.t, "application/json", resp.Headers["Content-Type"])
+	return resp
+}
+
+// post signs body for the source at the clock's time and calls the handler.
+func (f *fixture) post(sourceName string, body []byte, headers map[string]string, opts ...samples.SignOption) events.APIGatewayV2HTTPResponse {
+	f.t.Helper()
+	return f.call(f.request(sourceName, body, headers, opts...))
+}
+
+// request builds a signed POST event (unsigned when the source is not a
+// local test source).
+func (f *fixture) request(sourceName string, body []byte, headers map[string]string, opts ...samples.SignOption) events.APIGatewayV2HTTPRequest {
+	f.t.Helper()
+	h := map[string]string{"content-type": "application/json"}
+	if src, ok := samples.Find(f.sources, sourceName); ok {
+		signed, err := samples.Sign(src, body, f.clock.Now(), opts...)
+		require.NoError(f.t, err)
+		for k, v := range signed {
+			h[k] = v
+		}
+	}
+	for k, v := range headers {
+		if v == "" {
+			delete(h, k)
+			continue
+		}
+		h[k] = v
+	}
+	return events.APIGatewayV2HTTPRequest{
+		Version:        "2.0",
+		RouteKey:       "POST /webhooks/{source}",
+		RawPath:        "/webhooks/" + sourceName,
+		Headers:        h,
+		PathParameters: map[string]string{"source": sourceName},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RequestID: "test-" + f.t.Name(),
+			HTTP:      events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", Path: "/webhooks/" + sourceName},
+		},
+		Body: string(body),
+	}
+}
+
+// received is a queued message as dispatch will see it.
+type received struct {
+	msg   queue.Message
+	attrs map[string]sqstypes.MessageAttributeValue
+}
+
+// messages drains the queue. kumo answers at once, so an empty receive
+// means an empty queue.
+func (f *fixture) messages() []received {
+	f.t.Helper()
+	var out []received
+	for range 100 {
+		r, err := f.sqs.ReceiveMessage(f.ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:              aws.String(f.queueURL),
+			MaxNumberOfMessages:   10,
+			MessageAttributeNames: []string{"All"},
+			VisibilityTimeout:     300,
+		})
+		require.NoError(f.t, err)
+		if len(r.Messages) == 0 {
+			return out
+		}
+		for _, m := range r.Messages {
+			msg, err := queue.Decode(aws.ToString(m.Body))
+			require.NoError(f.t, err, "queued message decodes")
+			out = append(out, received{msg: msg, attrs: m.MessageAttributes})
+		}
+	}
+	f.t.Fatal("queue does not drain")
+	return nil
+}
+
+// decodeRecord reads a queued record strictly.
+func decodeRecord(t testing.TB, m queue.Message) novamed.Record {
+	t.Helper()
+	rec, dec, err := novamed.DecodeRecord(m.Kind, m.Record)
+	require.NoError(t, err)
+	require.Zero(t, dec.Dropped, "queued record holds only NovaMed fields")
+	return rec
+}

@@ -1,0 +1,562 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/novamed/bridge/pkg/inbound"
+	"github.com/novamed/bridge/pkg/ledger"
+	"github.com/novamed/bridge/pkg/metrics"
+	"github.com/novamed/bridge/pkg/novamed"
+	"github.com/novamed/bridge/pkg/params"
+	"github.com/novamed/bridge/pkg/phi"
+	"github.com/novamed/bridge/pkg/queue"
+	"github.com/novamed/bridge/pkg/source"
+	"github.com/novamed/bridge/pkg/webhookauth"
+)
+
+// SSM parameter names, relative to PARAM_PREFIX.
+const (
+	ParamClinicID     = "clinic-id"
+	ParamPseudonymKey = "pseudonym-key"
+	ParamSources      = "sources"
+)
+
+// recordEnvelope is room left in a queue message for everything but the
+// record: id, source, kind, time, stage and the keys.
+const recordEnvelope = 1 << 10
+
+// Params reads SSM parameters by name relative to the prefix
+// (*params.Cache: one SSM round per cold start or TTL, not per request).
+type Params interface {
+	Get(ctx context.Context, name string) (string, error)
+}
+
+// QueueSender queues messages (*queue.Sender).
+type QueueSender interface {
+	Send(ctx context.Context, msgs []queue.Message) error
+}
+
+// EventLedger records events so a repeated webhook is answered as a
+// duplicate (*ledger.Ledger).
+type EventLedger interface {
+	BeginEvent(ctx context.Context, eventID string, records int) (ledger.EventState, error)
+	MarkEventQueued(ctx context.Context, eventID string) error
+	EventLease() time.Duration
+}
+
+// Config configures a Handler. Params, Queue and Ledger are required.
+type Config struct {
+	// Stage is STAGE: "prod", or anything else, which is "dev".
+	Stage string
+	// TargetURL is the NovaMed base URL the records are bound for
+	// (NOVAMED_BASE_URL, default novamed.DefaultBaseURL(Stage)). With Stage
+	// it decides, through phi.Resolve, whether records are de-identified
+	// before they are queued. It must pass novamed.CheckBaseURL.
+	TargetURL string
+	Params    Params
+	Queue     QueueSender
+	Ledger    EventLedger
+	// Logger receives one JSON line per request (default slog.Default()).
+	Logger *slog.Logger
+	// Metrics receives EMF metrics; nil records none.
+	Metrics *metrics.Recorder
+	// Now is the clock of receipt: signature tolerance, received_at and the
+	// guard's age rule (default time.Now). Tests set it to a sample's time.
+	Now func() time.Time
+}
+
+// Handler is the intake function: POST /webhooks/{source}. It is safe for
+// concurrent use.
+type Handler struct {
+	stage   string
+	env     phi.Environment
+	params  Params
+	queue   QueueSender
+	ledger  EventLedger
+	log     *slog.Logger
+	metrics *metrics.Recorder
+	now     func() time.Time
+	sources sourceCache
+	guards  guardCache
+}
+
+// New checks cfg and returns a Handler. It makes no call: sources and keys
+// are read on the first request.
+func New(cfg Config) (*Handler, error) {
+	switch {
+	case cfg.Params == nil:
+		return nil, errors.New("intake: Params is required")
+	case cfg.Queue == nil:
+		return nil, errors.New("intake: Queue is required")
+	case cfg.Ledger == nil:
+		return nil, errors.New("intake: Ledger is required")
+	}
+	stage := NormalizeStage(cfg.Stage)
+	target := cfg.TargetURL
+	if target == "" {
+		target = novamed.DefaultBaseURL(stage)
+	}
+	if _, err := novamed.CheckBaseURL(target); err != nil {
+		return nil, fmt.Errorf("intake: target URL: %w", err)
+	}
+	h := &Handler{
+		stage:   stage,
+		env:     phi.Resolve(stage, target),
+		params:  cfg.Params,
+		queue:   cfg.Queue,
+		ledger:  cfg.Ledger,
+		log:     cfg.Logger,
+		metrics: cfg.Metrics,
+		now:     cfg.Now,
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	return h, nil
+}
+
+// NormalizeStage maps STAGE to queue.StageProd for exactly "prod" and to
+// queue.StageDev for anything else, empty and "PROD" included.
+func NormalizeStage(stage string) string {
+	if stage == queue.StageProd {
+		return queue.StageProd
+	}
+	return queue.StageDev
+}
+
+// Environment reports whether the handler queues PHI (Production) or
+// de-identifies first (NonProduction).
+func (h *Handler) Environment() phi.Environment { return h.env }
+
+// outcome is what one request came to: the answer and what the log line
+// and the metrics say about it. Nothing in it is a value from the payload.
+type outcome struct {
+	status  int
+	code    string // error code slug; empty when accepted
+	err     error  // the cause, for the log; value-free by the packages' contracts
+	body    any
+	headers map[string]string
+
+	source       string // set once the source is known to exist
+	scheme       string
+	kind         string
+	eventID      string
+	records      int
+	deidentified bool
+	duplicate    bool
+}
+
+// Handle answers one API Gateway (HTTP API, payload format 2.0) request. It
+// never returns an error: every failure is an HTTP answer, so API Gateway
+// never turns one into a bare 500.
+func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	start := time.Now()
+	o := h.handle(ctx, req)
+	h.record(ctx, req, o, time.Since(start))
+	return respond(o), nil
+}
+
+func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) *outcome {
+	if req.RequestContext.HTTP.Method != http.MethodPost {
+		o := fail(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+		o.headers = map[string]string{"Allow": http.MethodPost}
+		return o
+	}
+
+	name := sourceName(req)
+	if !source.ValidName(name) {
+		return fail(http.StatusNotFound, "unknown_source", "unknown source")
+	}
+	src, o := h.source(ctx, name)
+	if o != nil {
+		return o
+	}
+	o = &outcome{source: src.Name, scheme: src.Scheme, kind: string(src.Kind)}
+
+	// Size first: nothing, not even the signature check, reads a body over
+	// the limit.
+	body, ok := h.body(req, src.MaxBodyBytes, o)
+	if !ok {
+		return o
+	}
+	defer clear(body) // the raw payload is not kept once mapped
+
+	hdr := toHeader(req.Headers)
+	verified, err := src.Verifier.Verify(hdr, body, h.now())
+	if err != nil {
+		return o.fail(http.StatusUnauthorized, authCode(err), "unauthorized")
+	}
+
+	if !jsonContentType(hdr.Get("Content-Type")) {
+		return o.fail(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"unsupported media type: send application/json")
+	}
+
+	clinic, err := h.params.Get(ctx, ParamClinicID)
+	if err != nil {
+		o.err = err
+		return o.fail(http.StatusServiceUnavailable, paramsCode(err), "temporarily unavailable")
+	}
+	res, err := inbound.Parse(inbound.Format(src.Format), body, inbound.Options{
+		ClinicID: clinic, FieldMap: src.FieldMap, Kind: src.Kind,
+	})
+	if err != nil {
+		return o.parseFailed(err)
+	}
+	o.kind = kindOf(res.Records, src.Kind)
+	senderID := verified.EventID
+	if senderID == "" {
+		senderID = res.EventID
+	}
+	o.eventID = queue.EventID(src.Name, senderID, body)
+
+	if res.Notification.StatusOnly() {
+		o.status = http.StatusOK
+		o.body = notificationBody{ID: o.eventID, Notification: string(res.Notification)}
+		return o
+	}
+	if src.Kind != "" {
+		// A source that creates one kind of record gets no other, whatever
+		// its payload says.
+		for _, r := range res.Records {
+			if r.Kind != src.Kind {
+				return o.invalid("record kind not accepted from this source", []string{"type"})
+			}
+		}
+	}
+	if len(res.Records) > queue.MaxRecordIndex+1 {
+		return o.fail(http.StatusRequestEntityTooLarge, "too_many_records", "too many records in one webhook")
+	}
+
+	records := res.Records
+	if !h.env.AllowsPHI() {
+		if records, ok = h.deidentify(ctx, records, clinic, o); !ok {
+			return o
+		}
+		o.deidentified = true
+	}
+
+	now := h.now()
+	msgs := make([]queue.Message, len(records))
+	for i, r := range records {
+		rb, err := r.Body()
+		if err != nil {
+			o.err = err
+			return o.fail(http.StatusInternalServerError, "internal", "internal error")
+		}
+		if len(rb) > queue.MaxBodySize-recordEnvelope {
+			return o.fail(http.StatusRequestEntityTooLarge, "record_too_large",
+				fmt.Sprintf("record %d is too large to queue", i))
+		}
+		msgs[i] = queue.Message{
+			Version:      queue.Version,
+			ID:           queue.RecordID(o.eventID, i),
+			Source:       src.Name,
+			Kind:         r.Kind,
+			ReceivedAt:   now,
+			Stage:        h.stage,
+			Deidentified: o.deidentified,
+			Record:       rb,
+		}
+	}
+	return h.enqueue(ctx, msgs, o)
+}
+
+// deidentify applies the environment guard to every record. On failure it
+// sets the answer in o and returns false.
+func (h *Handler) deidentify(ctx context.Context, recs []novamed.Record, clinic string, o *outcome) ([]novamed.Record, bool) {
+	key, err := h.params.Get(ctx, ParamPseudonymKey)
+	if err != nil {
+		o.err = err
+		o.fail(http.StatusServiceUnavailable, paramsCode(err), "temporarily unavailable")
+		return nil, false
+	}
+	g, err := h.guards.get(key, clinic, h.now)
+	if err != nil {
+		o.err = err
+		o.fail(http.StatusServiceUnavailable, "config_error", "temporarily unavailable")
+		return nil, false
+	}
+	out := make([]novamed.Record, len(recs))
+	for i, r := range recs {
+		d, _, err := g.Apply(h.env, r)
+		if err != nil {
+			o.err = err
+			if errors.Is(err, phi.ErrPseudonym) || errors.Is(err, phi.ErrMalformedRecord) {
+				o.fail(http.StatusInternalServerError, "internal", "internal error")
+				return nil, false
+			}
+			// The record is valid but cannot be made safe for a
+			// non-production target (the tripwire fired, or the synthetic
+			// record fails validation): refuse it rather than queue it.
+			o.invalid("record cannot be de-identified for a non-production stage",
+				[]string{"records[" + strconv.Itoa(i) + "]"})
+			o.code = "deidentification_failed"
+			return nil, false
+		}
+		out[i] = d
+	}
+	return out, true
+}
+
+// enqueue records the event in the ledger and queues its messages.
+func (h *Handler) enqueue(ctx context.Context, msgs []queue.Message, o *outcome) *outcome {
+	if len(msgs) == 0 {
+		// Nothing NovaMed takes (a bundle of other resources): accepted,
+		// nothing to remember.
+		o.status = http.StatusAccepted
+		o.body = acceptedBody{ID: o.eventID, Records: 0}
+		return o
+	}
+	state, err := h.ledger.BeginEvent(ctx, o.eventID, len(msgs))
+	if err != nil {
+		o.err = err
+		return o.fail(http.StatusServiceUnavailable, "ledger_unavailable", "temporarily unavailable")
+	}
+	switch state {
+	case ledger.EventQueued:
+		o.duplicate = true
+		o.status = http.StatusAccepted
+		o.body = duplicateBody{ID: o.eventID, Duplicate: true}
+		return o
+	case ledger.EventInProgress:
+		o = o.fail(http.StatusServiceUnavailable, "in_progress", "the same event is being queued; retry later")
+		o.headers = map[string]string{"Retry-After": retryAfter(h.ledger.EventLease())}
+		return o
+	case ledger.EventNew, ledger.EventReceived:
+	default:
+		o.err = fmt.Errorf("ledger: unexpected state %v", state)
+		return o.fail(http.StatusInternalServerError, "internal", "internal error")
+	}
+
+	if err := h.queue.Send(ctx, msgs); err != nil {
+		o.err = err
+		if errors.Is(err, queue.ErrMalformed) {
+			return o.fail(http.StatusInternalServerError, "internal", "internal error")
+		}
+		// Some or all messages are not queued. The event stays "received";
+		// the sender's retry queues it again once the claim expires, and
+		// dispatch deduplicates the records that did go through.
+		return o.fail(http.StatusServiceUnavailable, "queue_unavailable", "temporarily unavailable")
+	}
+	if err := h.ledger.MarkEventQueued(ctx, o.eventID); err != nil {
+		o.err = err
+		return o.fail(http.StatusServiceUnavailable, "ledger_unavailable", "temporarily unavailable")
+	}
+	o.status, o.records = http.StatusAccepted, len(msgs)
+	o.body = acceptedBody{ID: o.eventID, Records: len(msgs)}
+	return o
+}
+
+// source returns the parsed definition of the source called name.
+func (h *Handler) source(ctx context.Context, name string) (*source.Source, *outcome) {
+	raw, err := h.params.Get(ctx, ParamSources+"/"+name)
+	switch {
+	case errors.Is(err, params.ErrNotFound):
+		return nil, fail(http.StatusNotFound, "unknown_source", "unknown source")
+	case err != nil:
+		o := fail(http.StatusServiceUnavailable, paramsCode(err), "temporarily unavailable")
+		o.err = err
+		return nil, o
+	}
+	src, err := h.sources.get(name, raw)
+	if err != nil {
+		// An operator's mistake, not the sender's: 503 so the sender keeps
+		// the event and retries once the definition is fixed.
+		o := fail(http.StatusServiceUnavailable, "invalid_source", "temporarily unavailable")
+		o.source, o.err = name, err
+		return nil, o
+	}
+	return src, nil
+}
+
+// body returns the request body, decoded from base64 when API Gateway
+// encoded it, within limit bytes.
+func (h *Handler) body(req events.APIGatewayV2HTTPRequest, limit int64, o *outcome) ([]byte, bool) {
+	tooLarge := func() ([]byte, bool) {
+		o.fail(http.StatusRequestEntityTooLarge, "body_too_large", "body too large")
+		o.body = tooLargeBody{Error: "body too large", MaxBytes: limit}
+		return nil, false
+	}
+	if !req.IsBase64Encoded {
+		if int64(len(req.Body)) > limit {
+			return tooLarge()
+		}
+		return []byte(req.Body), true
+	}
+	if int64(len(req.Body)) > int64(base64.StdEncoding.EncodedLen(int(limit))) {
+		return tooLarge()
+	}
+	b, err := base64.StdEncoding.DecodeString(req.Body)
+	if err != nil {
+		o.invalid("body is not valid base64", nil)
+		o.code = "bad_base64"
+		return nil, false
+	}
+	if int64(len(b)) > limit {
+		return tooLarge()
+	}
+	return b, true
+}
+
+// parseFailed turns an inbound.Parse error into the answer.
+func (o *outcome) parseFailed(err error) *outcome {
+	var pe *inbound.PayloadError
+	switch {
+	case errors.As(err, &pe):
+		o = o.invalid("invalid payload", pe.Fields)
+		o.code = "invalid_payload"
+		return o
+	case errors.Is(err, inbound.ErrNotJSON):
+		return o.fail(http.StatusUnsupportedMediaType, "not_json", "unsupported media type: the body is not JSON")
+	case errors.Is(err, inbound.ErrMalformedJSON):
+		o = o.invalid("malformed JSON", nil)
+		o.code = "malformed_json"
+		return o
+	case errors.Is(err, inbound.ErrTooDeep):
+		o = o.invalid(fmt.Sprintf("JSON nested deeper than %d levels", inbound.MaxDepth), nil)
+		o.code = "too_deep"
+		return o
+	default:
+		// ErrUnknownFormat, ErrInvalidOptions: the configuration (the
+		// source or the clinic-id parameter) is wrong, not the sender.
+		o.err = err
+		return o.fail(http.StatusServiceUnavailable, "config_error", "temporarily unavailable")
+	}
+}
+
+// fail returns a new outcome with an error answer.
+func fail(status int, code, msg string) *outcome {
+	return (&outcome{}).fail(status, code, msg)
+}
+
+func (o *outcome) fail(status int, code, msg string) *outcome {
+	o.status, o.code = status, code
+	o.body = errorBody{Error: msg}
+	return o
+}
+
+// invalid is a 400 naming payload paths.
+func (o *outcome) invalid(msg string, fields []string) *outcome {
+	if fields == nil {
+		fields = []string{}
+	}
+	o.status, o.code = http.StatusBadRequest, "invalid_payload"
+	o.body = invalidBody{Error: msg, Fields: fields}
+	return o
+}
+
+// sourceName is the {source} path parameter, or the last segment of
+// /webhooks/<name> when an event carries no path parameters.
+func sourceName(req events.APIGatewayV2HTTPRequest) string {
+	if name, ok := req.PathParameters["source"]; ok {
+		return name
+	}
+	p := req.RawPath
+	if p == "" {
+		p = req.RequestContext.HTTP.Path
+	}
+	name, ok := strings.CutPrefix(p, "/webhooks/")
+	if !ok {
+		return ""
+	}
+	return name
+}
+
+// toHeader turns API Gateway's header map (lower-case names, repeated
+// headers already joined) into an http.Header.
+func toHeader(m map[string]string) http.Header {
+	h := make(http.Header, len(m))
+	for k, v := range m {
+		h[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
+	}
+	return h
+}
+
+// jsonContentType accepts no Content-Type (the body is sniffed: a body that
+// is not JSON is still refused), application/json and application/*+json
+// (application/fhir+json), with no charset or UTF-8.
+func jsonContentType(ct string) bool {
+	if strings.TrimSpace(ct) == "" {
+		return true
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	if mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "utf8")
+}
+
+// authCode names why verification failed, for logs and metrics.
+func authCode(err error) string {
+	switch {
+	case errors.Is(err, webhookauth.ErrMissingSignature):
+		return "missing_signature"
+	case errors.Is(err, webhookauth.ErrMalformedSignature):
+		return "malformed_signature"
+	case errors.Is(err, webhookauth.ErrNoMatchingSignature):
+		return "bad_signature"
+	case errors.Is(err, webhookauth.ErrMissingTimestamp):
+		return "missing_timestamp"
+	case errors.Is(err, webhookauth.ErrMalformedTimestamp):
+		return "malformed_timestamp"
+	case errors.Is(err, webhookauth.ErrTimestampOutOfTolerance):
+		return "stale_timestamp"
+	case errors.Is(err, webhookauth.ErrMissingEventID):
+		return "missing_event_id"
+	case errors.Is(err, webhookauth.ErrMalformedEventID):
+		return "malformed_event_id"
+	default:
+		return "unauthorized"
+	}
+}
+
+// paramsCode names a parameter failure. A missing clinic-id or
+// pseudonym-key is a deployment mistake; anything else is SSM being
+// unavailable.
+func paramsCode(err error) string {
+	if errors.Is(err, params.ErrNotFound) || errors.Is(err, params.ErrNotConfigured) {
+		return "config_error"
+	}
+	return "params_unavailable"
+}
+
+// kindOf is the kind logged for a request: the records' kind, "mixed", or
+// the source's kind when there are no records.
+func kindOf(recs []novamed.Record, def novamed.Kind) string {
+	kind := string(def)
+	for i, r := range recs {
+		switch {
+		case i == 0:
+			kind = string(r.Kind)
+		case string(r.Kind) != kind:
+			return "mixed"
+		}
+	}
+	return kind
+}
+
+// retryAfter renders d in whole seconds, rounded up, at least 1.
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
+}

@@ -1,0 +1,82 @@
+// Command intake is the intake Lambda function: POST /webhooks/{source}
+// behind API Gateway (HTTP API, payload format 2.0). It authenticates the
+// sender, maps the payload to NovaMed records, validates them,
+// de-identifies them unless the stage is production, records the event in
+// the ledger and queues one SQS message per record. handler.go holds the
+// handler; this file only wires configuration and clients.
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/novamed/bridge/pkg/ledger"
+	"github.com/novamed/bridge/pkg/metrics"
+	"github.com/novamed/bridge/pkg/params"
+	"github.com/novamed/bridge/pkg/queue"
+)
+
+func main() {
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	h, err := setup(context.Background(), os.Getenv, logger, os.Stdout)
+	if err != nil {
+		logger.Error("intake: start-up failed", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+// setup builds the handler from the environment (STAGE, PARAM_PREFIX,
+// QUEUE_URL, LEDGER_TABLE, optional NOVAMED_BASE_URL) and the default AWS
+// configuration, which honours AWS_ENDPOINT_URL. Metrics (EMF) go to
+// metricsOut, which Lambda ships to CloudWatch.
+func setup(ctx context.Context, getenv func(string) string, logger *slog.Logger, metricsOut io.Writer) (*Handler, error) {
+	stage := NormalizeStage(getenv("STAGE"))
+	prefix, queueURL, table := getenv("PARAM_PREFIX"), getenv("QUEUE_URL"), getenv("LEDGER_TABLE")
+	switch {
+	case prefix == "":
+		return nil, errors.New("PARAM_PREFIX is required")
+	case queueURL == "":
+		return nil, errors.New("QUEUE_URL is required")
+	case table == "":
+		return nil, errors.New("LEDGER_TABLE is required")
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := params.New(ssm.NewFromConfig(cfg), prefix,
+		params.WithNames(ParamClinicID, ParamPseudonymKey),
+		params.WithPath(ParamSources),
+		params.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	sender, err := queue.NewSender(sqs.NewFromConfig(cfg), queueURL)
+	if err != nil {
+		return nil, err
+	}
+	emulated := getenv("AWS_ENDPOINT_URL") != ""
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		// Emulators send no X-Amz-Crc32; the SDK would warn on every call.
+		o.DisableValidateResponseChecksum = emulated
+	})
+	return New(Config{
+		Stage:     stage,
+		TargetURL: getenv("NOVAMED_BASE_URL"),
+		Params:    cache,
+		Queue:     sender,
+		Ledger:    ledger.New(db, table),
+		Logger:    logger,
+		Metrics:   metrics.New(metricsOut, map[string]string{"Stage": stage}),
+	})
+}
