@@ -36,7 +36,7 @@ import (
 // Test configuration of the deployment. The pseudonym key is a test key.
 const (
 	testClinicID     = "6f1c3a52-8e0b-4c1e-9a57-2d4b8e7f1a90"
-	testPseudonymKey = "local-test-pseudonym-key-0123456789"
+	testPseudonymKey = "bG9jYWwtdGVzdC1wc2V1ZG9ueW0ta2V5LTAxMjM0NTY3ODk=" // base64, as operators create it
 	testParamTTL     = 5 * time.Minute
 )
 

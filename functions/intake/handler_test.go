@@ -535,6 +535,15 @@ func TestUnavailable(t *testing.T) {
 		assert.Contains(t, f.logs.String(), `"error_code":"config_error"`)
 		assert.Empty(t, f.messages())
 	})
+	t.Run("pseudonym key not base64", func(t *testing.T) {
+		f := newFixture(t)
+		f.putParam(ParamPseudonymKey, "not base64, and not to be logged")
+		resp := f.invoke(loadEvent(t, "fhir-patient"))
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+		assert.Contains(t, f.logs.String(), `"error_code":"config_error"`)
+		assert.NotContains(t, f.logs.String(), "not to be logged")
+		assert.Empty(t, f.messages())
+	})
 	t.Run("clinic id missing", func(t *testing.T) {
 		f := newFixture(t, withoutParam(ParamClinicID))
 		resp := f.invoke(loadEvent(t, "fhir-patient"))
