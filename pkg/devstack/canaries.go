@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/novamed/bridge/pkg/inbound"
 	"github.com/novamed/bridge/pkg/novamed"
@@ -26,7 +27,7 @@ func Canaries(templates []samples.Template, sources []samples.Source) []string {
 	var out []string
 	add := func(vs ...string) {
 		for _, v := range vs {
-			if len(v) >= 4 && !seen[v] {
+			if len(v) >= 4 && !seen[v] && !fictionalPhone(v) {
 				seen[v] = true
 				out = append(out, v)
 			}
@@ -65,4 +66,22 @@ func Canaries(templates []samples.Template, sources []samples.Source) []string {
 		}
 	}
 	return slices.DeleteFunc(out, func(v string) bool { return public[v] })
+}
+
+// fictionalPhone reports whether v is a number in 555-0100..0199, the range
+// reserved for fiction. The samples use it (they must not hold anyone's real
+// number) and so does the guard's output, so such a number cannot be a
+// canary: the guard's own tests prove phones are replaced.
+func fictionalPhone(v string) bool {
+	var digits []byte
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			digits = append(digits, c)
+		case strings.IndexByte("+-(). ", c) < 0:
+			return false
+		}
+	}
+	n := len(digits)
+	return n >= 7 && string(digits[n-7:n-2]) == "55501"
 }
