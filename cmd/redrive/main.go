@@ -12,12 +12,11 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/redrive"
 )
@@ -42,17 +41,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%v\nrun \"redrive help\" for the usage\n", err)
 		return 2
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := awsclients.Load(ctx)
 	if err != nil {
 		// The SDK's message names files and profiles, not secrets.
 		fmt.Fprintf(stderr, "redrive: AWS configuration: %v\n", err)
 		return 1
 	}
-	ddb := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		// Emulators (kumo) answer without DynamoDB's CRC32 header; checking
-		// it would only print warnings.
-		o.DisableValidateResponseChecksum = os.Getenv("AWS_ENDPOINT_URL") != ""
-	})
+	ddb := awsclients.NewDynamoDB(cfg)
 	clients := redrive.Clients{
 		SQS:    sqs.NewFromConfig(cfg),
 		SSM:    ssm.NewFromConfig(cfg),

@@ -9,11 +9,10 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/params"
 )
@@ -34,7 +33,7 @@ func setup(ctx context.Context, logger *slog.Logger) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := awsclients.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -44,13 +43,9 @@ func setup(ctx context.Context, logger *slog.Logger) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		// Local emulators (kumo) send no CRC32 header.
-		o.DisableValidateResponseChecksum = os.Getenv("AWS_ENDPOINT_URL") != ""
-	})
 	return New(cfg, Deps{
 		SQS:    sqs.NewFromConfig(awsCfg),
-		Ledger: ledger.New(ddb, cfg.LedgerTable, ledger.WithLease(LedgerLease)),
+		Ledger: ledger.New(awsclients.NewDynamoDB(awsCfg), cfg.LedgerTable, ledger.WithLease(LedgerLease)),
 		Params: cache,
 	}, WithLogger(logger))
 }

@@ -14,11 +14,10 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/metrics"
 	"github.com/novamed/bridge/pkg/params"
@@ -50,7 +49,7 @@ func setup(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 	case table == "":
 		return nil, errors.New("LEDGER_TABLE is required")
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := awsclients.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -65,17 +64,12 @@ func setup(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	emulated := getenv("AWS_ENDPOINT_URL") != ""
-	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		// Emulators send no X-Amz-Crc32; the SDK would warn on every call.
-		o.DisableValidateResponseChecksum = emulated
-	})
 	return New(Config{
 		Stage:     stage,
 		TargetURL: getenv("NOVAMED_BASE_URL"),
 		Params:    cache,
 		Queue:     sender,
-		Ledger:    ledger.New(db, table),
+		Ledger:    ledger.New(awsclients.NewDynamoDB(cfg), table),
 		Logger:    logger,
 		Metrics:   metrics.New(metricsOut, map[string]string{"Stage": stage}),
 	})

@@ -34,6 +34,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/sivchari/kumo"
 
+	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/novamed/novamedtest"
 	"github.com/novamed/bridge/pkg/samples"
@@ -129,8 +130,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 	s.SQS = sqs.NewFromConfig(s.AWS)
 	s.SSM = ssm.NewFromConfig(s.AWS)
-	// kumo sends no CRC32 header; DynamoDB's check would warn on every call.
-	s.DynamoDB = dynamodb.NewFromConfig(s.AWS, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
+	s.DynamoDB = awsclients.NewEmulatorDynamoDB(s.AWS)
 
 	s.Sandbox = novamedtest.New()
 	s.Sandbox.MarkDevelopment(opts.Canaries...)
