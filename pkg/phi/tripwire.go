@@ -1,8 +1,6 @@
 package phi
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -111,60 +109,6 @@ func (t *tripwire) check(body []byte) error {
 	}
 	if hit != "" {
 		return fmt.Errorf("%w: field %s", ErrTripwire, hit)
-	}
-	return nil
-}
-
-var errNotObject = errors.New("phi: not a JSON object")
-
-// walkValues calls onKey (if not nil) with each top-level key, and visit
-// with the top-level key and each string found under it: object keys at any
-// depth below the top level, string values and number literals (as
-// written). visit returns false to stop.
-func walkValues(raw []byte, onKey func(topKey string), visit func(topKey, s string) bool) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return errNotObject
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return errNotObject
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return errNotObject
-		}
-		if onKey != nil {
-			onKey(key)
-		}
-		depth := 0
-		for {
-			tok, err := dec.Token()
-			if err != nil {
-				return errNotObject
-			}
-			switch v := tok.(type) {
-			case json.Delim:
-				if v == '{' || v == '[' {
-					depth++
-				} else {
-					depth--
-				}
-			case string:
-				if !visit(key, v) {
-					return nil
-				}
-			case json.Number:
-				if !visit(key, v.String()) {
-					return nil
-				}
-			}
-			if depth == 0 {
-				break
-			}
-		}
 	}
 	return nil
 }
