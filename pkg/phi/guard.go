@@ -104,11 +104,12 @@ func (g *Guard) Deidentify(rec novamed.Record) (novamed.Record, Report, error) {
 	if !shapeOK(rec) {
 		return novamed.Record{}, Report{}, ErrMalformedRecord
 	}
-	body, err := rec.Body()
-	if err != nil {
-		return novamed.Record{}, Report{}, ErrMalformedRecord
+	// The tripwire's secrets are what rec.Body() holds; recordSecrets reads
+	// them from the struct rather than marshalling and parsing it again.
+	secrets := func(known map[string]treatment, kept map[string]bool) ([]string, error) {
+		return recordSecrets(rec, known, kept)
 	}
-	return g.deidentify(rec, body, Report{})
+	return g.deidentify(rec, secrets, Report{})
 }
 
 // DeidentifyJSON decodes a NovaMed body of the given kind strictly (see
@@ -124,7 +125,10 @@ func (g *Guard) DeidentifyJSON(kind novamed.Kind, raw []byte) (novamed.Record, R
 	if err != nil {
 		return novamed.Record{}, Report{}, fmt.Errorf("phi: decode: %w", err)
 	}
-	return g.deidentify(rec, raw, Report{Dropped: dec.Dropped})
+	secrets := func(known map[string]treatment, kept map[string]bool) ([]string, error) {
+		return collectSecrets(raw, known, kept)
+	}
+	return g.deidentify(rec, secrets, Report{Dropped: dec.Dropped})
 }
 
 func shapeOK(rec novamed.Record) bool {
@@ -137,11 +141,15 @@ func shapeOK(rec novamed.Record) bool {
 	return false
 }
 
-// deidentify builds the output; raw is the input as JSON (the caller's body,
-// or the record re-encoded), from which the tripwire's secrets come. The
-// tripwire runs while the record is built (that is where the secrets and
-// the disclosed values are known), validation last.
-func (g *Guard) deidentify(rec novamed.Record, raw []byte, rep Report) (novamed.Record, Report, error) {
+// secretSource returns the tripwire's secrets: every value of the input
+// (the caller's JSON body, or the record as its body would hold it) that
+// the policy does not keep. See collectSecrets.
+type secretSource func(known map[string]treatment, kept map[string]bool) ([]string, error)
+
+// deidentify builds the output; secrets reads the tripwire's secrets from
+// the input. The tripwire runs while the record is built (that is where the
+// secrets and the disclosed values are known), validation last.
+func (g *Guard) deidentify(rec novamed.Record, secrets secretSource, rep Report) (novamed.Record, Report, error) {
 	if !shapeOK(rec) {
 		return novamed.Record{}, Report{}, ErrMalformedRecord
 	}
@@ -149,9 +157,9 @@ func (g *Guard) deidentify(rec novamed.Record, raw []byte, rep Report) (novamed.
 	var err error
 	switch rec.Kind {
 	case novamed.KindPatient:
-		out, err = g.patient(*rec.Patient, raw, &rep)
+		out, err = g.patient(*rec.Patient, secrets, &rep)
 	default:
-		out, err = g.practitioner(*rec.Practitioner, raw, &rep)
+		out, err = g.practitioner(*rec.Practitioner, secrets, &rep)
 	}
 	if err != nil {
 		return novamed.Record{}, Report{}, err
@@ -178,7 +186,7 @@ func (g *Guard) synthesize(domain, value string, gen func([]byte) (string, bool)
 	return nil
 }
 
-func (g *Guard) patient(in novamed.PatientRequest, raw []byte, rep *Report) (novamed.Record, error) {
+func (g *Guard) patient(in novamed.PatientRequest, collect secretSource, rep *Report) (novamed.Record, error) {
 	out := novamed.PatientRequest{}
 	t := newTripwire()
 	kept := map[string]bool{}
@@ -232,7 +240,7 @@ func (g *Guard) patient(in novamed.PatientRequest, raw []byte, rep *Report) (nov
 		rep.Dropped++
 	}
 
-	secrets, err := collectSecrets(raw, patientPolicy, kept)
+	secrets, err := collect(patientPolicy, kept)
 	if err != nil {
 		return novamed.Record{}, ErrMalformedRecord
 	}
@@ -268,7 +276,7 @@ func (g *Guard) patient(in novamed.PatientRequest, raw []byte, rep *Report) (nov
 	return rec, checkRecord(t, rec)
 }
 
-func (g *Guard) practitioner(in novamed.PractitionerRequest, raw []byte, rep *Report) (novamed.Record, error) {
+func (g *Guard) practitioner(in novamed.PractitionerRequest, collect secretSource, rep *Report) (novamed.Record, error) {
 	out := novamed.PractitionerRequest{}
 	t := newTripwire()
 	kept := map[string]bool{}
@@ -311,7 +319,7 @@ func (g *Guard) practitioner(in novamed.PractitionerRequest, raw []byte, rep *Re
 		}
 	}
 
-	secrets, err := collectSecrets(raw, practitionerPolicy, kept)
+	secrets, err := collect(practitionerPolicy, kept)
 	if err != nil {
 		return novamed.Record{}, ErrMalformedRecord
 	}

@@ -112,22 +112,3 @@ func (t *tripwire) check(body []byte) error {
 	}
 	return nil
 }
-
-// collectSecrets returns every value of raw that the policy does not keep:
-// the values of all top-level fields except those in kept, the names of
-// fields the policy does not know (a key can hold PHI as easily as a value),
-// and everything nested.
-func collectSecrets(raw []byte, known map[string]treatment, kept map[string]bool) ([]string, error) {
-	var out []string
-	err := walkValues(raw, func(key string) {
-		if _, ok := known[key]; !ok {
-			out = append(out, key)
-		}
-	}, func(key, s string) bool {
-		if !kept[key] {
-			out = append(out, s)
-		}
-		return true
-	})
-	return out, err
-}
