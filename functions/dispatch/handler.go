@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -194,9 +195,9 @@ type Handler struct {
 	minCall     time.Duration
 
 	guardMu     sync.Mutex
-	guard       *phi.Guard // guarded by guardMu; built from guardKey and guardClinic
-	guardKey    string     // guarded by guardMu
-	guardClinic string     // guarded by guardMu
+	guard       *phi.Guard        // guarded by guardMu; built from guardKey and guardClinic
+	guardKey    [sha256.Size]byte // guarded by guardMu; a digest, so the key itself is not kept
+	guardClinic string            // guarded by guardMu
 }
 
 // New returns the dispatch handler. It makes no call: the parameters are
@@ -561,14 +562,14 @@ func (h *Handler) currentGuard(ctx context.Context) (*phi.Guard, error) {
 	}
 	h.guardMu.Lock()
 	defer h.guardMu.Unlock()
-	if h.guard != nil && h.guardClinic == clinic && subtle.ConstantTimeCompare([]byte(h.guardKey), []byte(key)) == 1 {
+	if h.guard != nil && h.guardClinic == clinic && h.guardKey == sha256.Sum256([]byte(key)) {
 		return h.guard, nil
 	}
 	g, err := phi.NewGuardFromParameters(key, clinic)
 	if err != nil {
 		return nil, err
 	}
-	h.guard, h.guardKey, h.guardClinic = g, key, clinic
+	h.guard, h.guardKey, h.guardClinic = g, sha256.Sum256([]byte(key)), clinic
 	return g, nil
 }
 
@@ -677,8 +678,9 @@ func (h *Handler) settle(ctx context.Context, b *budget, sm events.SQSMessage, m
 }
 
 // maybeDelivered reports an attempt whose effect is unknown: the request
-// was written and no answer came back, or a success status came with a body
-// that has no id (NovaMed probably created the record).
+// was written and no answer came back, or a success status (any 2xx: a 202
+// or 204 is no refusal) came with a body that has no id, so NovaMed
+// probably created the record and a retry could create a second chart.
 func maybeDelivered(err error) bool {
 	var te *novamed.TransportError
 	if errors.As(err, &te) {
@@ -686,7 +688,7 @@ func maybeDelivered(err error) bool {
 	}
 	var apiErr *novamed.APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.StatusCode == http.StatusOK || apiErr.StatusCode == http.StatusCreated
+		return apiErr.StatusCode >= 200 && apiErr.StatusCode <= 299
 	}
 	return false
 }

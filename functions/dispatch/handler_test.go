@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -607,4 +609,39 @@ func TestMalformedCode(t *testing.T) {
 		assert.True(t, queue.ValidSlug(code))
 	}
 	assert.Equal(t, "malformed", malformedCode(errors.New("other")))
+}
+
+// TestSuccessWithoutIDIsUnconfirmed: any 2xx that carries no NovaMed id may
+// have created the record; it is never retried (a second chart) and never
+// dead-lettered as permanent (a redrive would call again).
+func TestSuccessWithoutIDIsUnconfirmed(t *testing.T) {
+	for _, status := range []int{http.StatusOK, http.StatusCreated, http.StatusAccepted, http.StatusNoContent} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			var calls atomic.Int32
+			nm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				if status != http.StatusNoContent {
+					_, _ = w.Write([]byte(`{"success":true}`))
+				}
+			}))
+			t.Cleanup(nm.Close)
+			h := e.handler(e.config("dev", nm.URL), nil)
+			m := patients(t, fmt.Sprintf("evt-2xx-%d", status), 1)[0]
+			e.send(m)
+
+			_, resp := e.run(h, 1, 10*time.Second)
+			assert.Empty(t, resp.BatchItemFailures)
+			dls := e.deadLetters()
+			require.Len(t, dls, 1)
+			assert.Equal(t, ClassUnconfirmed, dls[0].attrs.ErrorClass)
+			assert.Equal(t, ledger.RecordUnconfirmed, e.record(m.ID).State)
+
+			e.send(m)
+			_, _ = e.run(h, 1, 10*time.Second)
+			assert.EqualValues(t, 1, calls.Load(), "NovaMed is not called again for the record")
+		})
+	}
 }
