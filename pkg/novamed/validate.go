@@ -88,7 +88,7 @@ func (c *checker) text(field, v string, required bool, rule func(string) string)
 		c.fail(field, ReasonTooLong)
 		return
 	}
-	if !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 || strings.TrimSpace(v) == "" {
+	if !utf8.ValidString(v) || strings.IndexFunc(v, unsendable) >= 0 || strings.TrimSpace(v) == "" {
 		c.fail(field, ReasonInvalid)
 		return
 	}
@@ -97,6 +97,13 @@ func (c *checker) text(field, v string, required bool, rule func(string) string)
 			c.fail(field, reason)
 		}
 	}
+}
+
+// unsendable reports characters no field needs and some transports refuse:
+// control characters, and U+FFFE and U+FFFF, which SQS rejects in a message
+// body (a record holding one could never be queued).
+func unsendable(r rune) bool {
+	return unicode.IsControl(r) || r == 0xFFFE || r == 0xFFFF
 }
 
 // Validate checks a patient against NovaMed's documented rules.

@@ -50,6 +50,8 @@ func TestPatientValidation(t *testing.T) {
 		{"zip too short", func(p *PatientRequest) { p.Zip = "0110" }, []FieldError{{"zip", ReasonInvalid}}},
 		{"full-width zip", func(p *PatientRequest) { p.Zip = "０１１０９" }, []FieldError{{"zip", ReasonInvalid}}},
 		{"control character", func(p *PatientRequest) { p.FirstName = "Mar\x00guerite" }, []FieldError{{"first_name", ReasonInvalid}}},
+		{"U+FFFF, which SQS refuses", func(p *PatientRequest) { p.LastName = "Okon\uffffkwo" }, []FieldError{{"last_name", ReasonInvalid}}},
+		{"U+FFFE", func(p *PatientRequest) { p.City = "\ufffe" }, []FieldError{{"city", ReasonInvalid}}},
 		{"only spaces", func(p *PatientRequest) { p.LastName = "   " }, []FieldError{{"last_name", ReasonInvalid}}},
 		{"invalid UTF-8", func(p *PatientRequest) { p.City = "Spring\xfffield" }, []FieldError{{"city", ReasonInvalid}}},
 		{"too long", func(p *PatientRequest) { p.AddressLine1 = strings.Repeat("a", maxFieldLen+1) }, []FieldError{{"address_line1", ReasonTooLong}}},
