@@ -41,9 +41,10 @@ func resource(t *testing.T, tpl map[string]any, name string) map[string]any {
 // statement is one IAM policy statement, with conditional (Fn::If) statements
 // flattened to their true branch: the widest the policy can get.
 type statement struct {
-	Sid      string
-	Actions  []string
-	Resource []any
+	Sid       string
+	Actions   []string
+	Resource  []any
+	Condition any
 }
 
 func statements(t *testing.T, fn map[string]any) []statement {
@@ -66,6 +67,7 @@ func statements(t *testing.T, fn map[string]any) []statement {
 			for _, a := range m["Action"].([]any) {
 				st.Actions = append(st.Actions, a.(string))
 			}
+			st.Condition = m["Condition"]
 			st.Resource, ok = m["Resource"].([]any)
 			require.Truef(t, ok, "statement %s: Resource must be a list of named resources", st.Sid)
 			out = append(out, st)
@@ -92,7 +94,7 @@ func TestFunctionsAreBuiltForProvidedAL2023Arm64(t *testing.T) {
 func TestEnvironmentFollowsTheDesign(t *testing.T) {
 	tpl := loadTemplate(t)
 	want := map[string][]string{
-		"IntakeFunction":   {"LEDGER_TABLE", "PARAM_PREFIX", "QUEUE_URL", "STAGE"},
+		"IntakeFunction":   {"LEDGER_TABLE", "NOVAMED_BASE_URL", "PARAM_PREFIX", "QUEUE_URL", "STAGE"},
 		"DispatchFunction": {"DLQ_URL", "LEDGER_TABLE", "MAX_RECEIVE_COUNT", "NOVAMED_BASE_URL", "PARAM_PREFIX", "QUEUE_URL", "STAGE"},
 	}
 	for name, vars := range want {
@@ -111,6 +113,17 @@ func TestEnvironmentFollowsTheDesign(t *testing.T) {
 	}
 }
 
+// TestBothFunctionsGuardTheSameTarget: intake decides whether to
+// de-identify before queuing from the same URL dispatch will call.
+func TestBothFunctionsGuardTheSameTarget(t *testing.T) {
+	tpl := loadTemplate(t)
+	env := func(name string) any {
+		return at(t, resource(t, tpl, name), "Properties", "Environment", "Variables", "NOVAMED_BASE_URL")
+	}
+	assert.Equal(t, env("DispatchFunction"), env("IntakeFunction"))
+	assert.Equal(t, map[string]any{"Fn::If": []any{"HasBaseUrlOverride", map[string]any{"Ref": "NovaMedBaseUrl"}, map[string]any{"Ref": "AWS::NoValue"}}}, env("IntakeFunction"))
+}
+
 func TestStageIsDevOrProd(t *testing.T) {
 	tpl := loadTemplate(t)
 	assert.Equal(t, []any{"dev", "prod"}, at(t, tpl, "Parameters", "Stage", "AllowedValues"))
@@ -125,21 +138,24 @@ func TestLeastPrivilege(t *testing.T) {
 		return map[string]any{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/novamed-bridge/${Stage}/" + name}
 	}
 	getAtt := func(res, attr string) any { return map[string]any{"Fn::GetAtt": []any{res, attr}} }
-	kms := statement{Sid: "DecryptParameters", Actions: []string{"kms:Decrypt"}, Resource: []any{map[string]any{"Ref": "ParameterKmsKeyArn"}}}
-	ledger := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+	kms := statement{Sid: "DecryptParameters", Actions: []string{"kms:Decrypt"}, Resource: []any{map[string]any{"Ref": "ParameterKmsKeyArn"}},
+		Condition: map[string]any{"StringEquals": map[string]any{"kms:ViaService": map[string]any{"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}}}}
+	leadingKeys := func(prefix string) any {
+		return map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []any{prefix + "#*"}}}
+	}
 	want := map[string][]statement{
 		"IntakeFunction": {
 			{Sid: "ReadIntakeParameters", Actions: []string{"ssm:GetParameters"}, Resource: []any{param("clinic-id"), param("pseudonym-key")}},
 			{Sid: "ReadSourceDefinitions", Actions: []string{"ssm:GetParametersByPath"}, Resource: []any{param("sources")}},
 			{Sid: "QueueRecords", Actions: []string{"sqs:SendMessage"}, Resource: []any{getAtt("DeliveryQueue", "Arn")}},
-			{Sid: "LedgerEvents", Actions: ledger, Resource: []any{getAtt("LedgerTable", "Arn")}},
+			{Sid: "LedgerEvents", Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, Resource: []any{getAtt("LedgerTable", "Arn")}, Condition: leadingKeys("event")},
 			kms,
 		},
 		"DispatchFunction": {
 			{Sid: "ReadDispatchParameters", Actions: []string{"ssm:GetParameters"}, Resource: []any{param("api-key"), param("clinic-id"), param("pseudonym-key")}},
 			{Sid: "ConsumeDeliveries", Actions: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}, Resource: []any{getAtt("DeliveryQueue", "Arn")}},
 			{Sid: "DeadLetter", Actions: []string{"sqs:SendMessage"}, Resource: []any{getAtt("DeadLetterQueue", "Arn")}},
-			{Sid: "LedgerRecords", Actions: ledger, Resource: []any{getAtt("LedgerTable", "Arn")}},
+			{Sid: "LedgerRecords", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, Resource: []any{getAtt("LedgerTable", "Arn")}, Condition: leadingKeys("record")},
 			kms,
 		},
 	}
