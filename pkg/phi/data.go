@@ -17,7 +17,11 @@ var (
 	streetNames    = mustList("data/streets.txt")
 	streetSuffixes = mustList("data/street_suffixes.txt")
 	cityNames      = mustList("data/cities.txt")
-	restrictedZip3 = func() map[string]bool {
+	// The vocabularies' skeletons, for the tripwire's checks of each pick.
+	firstNameSkeletons = skeletons(firstNames)
+	lastNameSkeletons  = skeletons(lastNames)
+	cityNameSkeletons  = skeletons(cityNames)
+	restrictedZip3     = func() map[string]bool {
 		m := map[string]bool{}
 		for _, p := range mustList("data/restricted_zip3.txt") {
 			m[p] = true

@@ -244,11 +244,13 @@ func (g *Guard) patient(in novamed.PatientRequest, collect secretSource, rep *Re
 	if err != nil {
 		return novamed.Record{}, ErrMalformedRecord
 	}
+	// These inputs are secrets and pseudonym keys: normalise them once.
+	t.remember(in.FirstName, in.LastName, in.Email, in.AddressLine1, in.City)
 	t.arm(secrets)
 
 	// One patient stays one patient: names and email come from one
 	// pseudonym of the identifying tuple, each field in its own domain.
-	id := strings.Join([]string{skeleton(in.FirstName), skeleton(in.LastName), dob, skeleton(in.Email)}, "\x1f")
+	id := strings.Join([]string{t.skeleton(in.FirstName), t.skeleton(in.LastName), dob, t.skeleton(in.Email)}, "\x1f")
 	synth := []struct {
 		field string
 		in    string
@@ -256,12 +258,12 @@ func (g *Guard) patient(in novamed.PatientRequest, collect secretSource, rep *Re
 		make  func(ps []byte) (string, bool)
 		dst   *string
 	}{
-		{"first_name", in.FirstName, id, func(ps []byte) (string, bool) { return pick(firstNames, ps, t) }, &out.FirstName},
-		{"last_name", in.LastName, id, func(ps []byte) (string, bool) { return pick(lastNames, ps, t) }, &out.LastName},
+		{"first_name", in.FirstName, id, func(ps []byte) (string, bool) { return pick(firstNames, firstNameSkeletons, ps, t) }, &out.FirstName},
+		{"last_name", in.LastName, id, func(ps []byte) (string, bool) { return pick(lastNames, lastNameSkeletons, ps, t) }, &out.LastName},
 		{"email", in.Email, id, func(ps []byte) (string, bool) { return syntheticEmail("p-", ps, t) }, &out.Email},
 		{"phone", in.Phone, digitsOnly(in.Phone), func(ps []byte) (string, bool) { return syntheticPhone(ps, t) }, &out.Phone},
-		{"address_line1", in.AddressLine1, skeleton(in.AddressLine1), func(ps []byte) (string, bool) { return syntheticStreet(ps, t) }, &out.AddressLine1},
-		{"city", in.City, skeleton(in.City), func(ps []byte) (string, bool) { return pick(cityNames, ps, t) }, &out.City},
+		{"address_line1", in.AddressLine1, t.skeleton(in.AddressLine1), func(ps []byte) (string, bool) { return syntheticStreet(ps, t) }, &out.AddressLine1},
+		{"city", in.City, t.skeleton(in.City), func(ps []byte) (string, bool) { return pick(cityNames, cityNameSkeletons, ps, t) }, &out.City},
 	}
 	for _, s := range synth {
 		if s.in == "" {

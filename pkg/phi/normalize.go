@@ -83,12 +83,31 @@ func skeleton(s string) string {
 	return fullSkeleton(s)
 }
 
+// skeletons returns the skeleton of each of list.
+func skeletons(list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = skeleton(s)
+	}
+	return out
+}
+
 // asciiSkeleton is skeleton for ASCII input, where the Unicode steps reduce
 // to lower-casing and keeping letters and digits (every other ASCII rune is
 // a space, punctuation, a symbol or a control). Most values are ASCII.
 func asciiSkeleton(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
+	// A value that is a skeleton already (digits, a synthetic code) is
+	// returned as it is, without a copy.
+	i := 0
+	for i < len(s) && ('a' <= s[i] && s[i] <= 'z' || '0' <= s[i] && s[i] <= '9') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := make([]byte, i, len(s))
+	copy(b, s[:i])
+	for ; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':

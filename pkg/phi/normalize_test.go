@@ -89,3 +89,14 @@ func TestDigitsOnly(t *testing.T) {
 		t.Error("digitsOnly")
 	}
 }
+
+// The fast path returns a skeleton as it is: values mostly of lower-case
+// letters and digits, with the odd other byte, exercise both of its loops.
+func TestASCIISkeletonOfNearSkeletons(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := rapid.StringMatching(`[a-z0-9]{0,12}([A-Z .@+\-][a-z0-9]{0,6}){0,2}`).Draw(t, "s")
+		if asciiSkeleton(s) != fullSkeleton(s) {
+			t.Fatal("ASCII fast path differs from the full normalisation")
+		}
+	})
+}

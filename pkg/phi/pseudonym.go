@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 )
 
@@ -38,19 +39,47 @@ func NewHMACPseudonymizer(key []byte) (Pseudonymizer, error) {
 	if len(key) < MinKeyLen {
 		return nil, ErrShortKey
 	}
-	return &hmacPseudonymizer{key: append([]byte(nil), key...)}, nil
+	h := &hmacPseudonymizer{key: append([]byte(nil), key...)}
+	// An HMAC keyed once and cloned per pseudonym skips hashing the two
+	// padded key blocks on every call (FIPS 198-1 allows storing these
+	// intermediate values; they are as secret as the key, and stay in this
+	// struct, which never prints). The Reset makes crypto/hmac store them.
+	keyed := hmac.New(sha256.New, h.key)
+	keyed.Reset()
+	if c, ok := keyed.(hash.Cloner); ok {
+		if _, err := c.Clone(); err == nil {
+			h.keyed = c
+		}
+	}
+	return h, nil
 }
 
-type hmacPseudonymizer struct{ key []byte }
+type hmacPseudonymizer struct {
+	key   []byte
+	keyed hash.Cloner // nil when crypto/hmac cannot clone (then each call keys anew)
+}
 
 func (h *hmacPseudonymizer) Pseudonym(domain, value string) []byte {
-	m := hmac.New(sha256.New, h.key)
+	m := h.mac()
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(domain)))
 	m.Write(n[:])
 	m.Write([]byte(domain))
 	m.Write([]byte(value))
 	return m.Sum(nil)
+}
+
+// mac returns a fresh HMAC-SHA256 keyed with h.key. Cloning only reads the
+// keyed state, so concurrent calls are safe.
+func (h *hmacPseudonymizer) mac() hash.Hash {
+	if h.keyed != nil {
+		if c, err := h.keyed.Clone(); err == nil {
+			if m, ok := c.(hash.Hash); ok {
+				return m
+			}
+		}
+	}
+	return hmac.New(sha256.New, h.key)
 }
 
 const redactedKey = "phi.HMACPseudonymizer{key:[REDACTED]}"

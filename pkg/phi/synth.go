@@ -27,12 +27,13 @@ func seedOf(ps []byte) uint64 { return binary.BigEndian.Uint64(ps[:8]) }
 
 // pick chooses from list by the pseudonym, stepping past candidates the
 // tripwire would reject. It reports false when every candidate is rejected.
-func pick(list []string, ps []byte, t *tripwire) (string, bool) {
+// skeletons holds the skeletons of list, computed once at start-up.
+func pick(list, skeletons []string, ps []byte, t *tripwire) (string, bool) {
 	start := seedOf(ps) % uint64(len(list))
 	for i := range uint64(len(list)) {
-		c := list[(start+i)%uint64(len(list))]
-		if !t.avoid(c) {
-			return c, true
+		j := (start + i) % uint64(len(list))
+		if !t.avoidSkeleton(skeletons[j]) {
+			return list[j], true
 		}
 	}
 	return "", false

@@ -17,6 +17,9 @@ var ErrTripwire = errors.New("phi: tripwire: an input value reached the de-ident
 // them ("example", "5550" in a ZIP of 55501) is not a leak.
 var formatConstants = []string{"p-", "dr-", "@" + syntheticEmailDomain, syntheticPhonePrefix}
 
+// formatConstantSkeletons are their skeletons, disclosed by every tripwire.
+var formatConstantSkeletons = skeletons(formatConstants)
+
 // tripwire holds what the policy lets through and what it must not.
 //
 // Secrets are the input values of every field the policy replaces,
@@ -34,14 +37,38 @@ type tripwire struct {
 	// synthetic picks never equal an input value ("Ann" is not replaced by
 	// "Ann").
 	exact map[string]bool
+	// normalized holds the skeletons of the few input fields the guard
+	// also keys pseudonyms on (see remember), so each is normalised once.
+	normalized []normalizedValue
 }
 
+// normalizedValue is a value and its skeleton.
+type normalizedValue struct{ value, skeleton string }
+
 func newTripwire() *tripwire {
-	t := &tripwire{exact: map[string]bool{}}
-	for _, c := range formatConstants {
-		t.disclose(c)
-	}
+	t := &tripwire{exact: make(map[string]bool, 16)}
+	t.disclosed = append(make([]string, 0, len(formatConstantSkeletons)+8), formatConstantSkeletons...)
 	return t
+}
+
+// remember normalises values once for later calls of t.skeleton. Keep
+// the list short: arm looks every secret up in it.
+func (t *tripwire) remember(values ...string) {
+	for _, v := range values {
+		if v != "" {
+			t.normalized = append(t.normalized, normalizedValue{v, skeleton(v)})
+		}
+	}
+}
+
+// skeleton returns skeleton(v), from memory if v was remembered.
+func (t *tripwire) skeleton(v string) string {
+	for _, n := range t.normalized {
+		if n.value == v {
+			return n.skeleton
+		}
+	}
+	return skeleton(v)
 }
 
 // disclose records a value the output carries by policy.
@@ -54,7 +81,7 @@ func (t *tripwire) disclose(v string) {
 // arm turns secrets into needles. Call it after every disclose.
 func (t *tripwire) arm(secrets []string) {
 	for _, s := range secrets {
-		k := skeleton(s)
+		k := t.skeleton(s)
 		if k == "" || t.exact[k] {
 			continue
 		}
@@ -88,7 +115,11 @@ func (t *tripwire) hits(k string) bool {
 // avoid reports whether a synthetic candidate must be rejected: it equals an
 // input value or contains a needle.
 func (t *tripwire) avoid(candidate string) bool {
-	k := skeleton(candidate)
+	return t.avoidSkeleton(skeleton(candidate))
+}
+
+// avoidSkeleton is avoid for a candidate already normalised.
+func (t *tripwire) avoidSkeleton(k string) bool {
 	return t.exact[k] || t.hits(k)
 }
 
