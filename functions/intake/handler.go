@@ -158,9 +158,14 @@ type outcome struct {
 	kind         string
 	eventID      string
 	records      int
+	skipped      int // resources or answers that map to nothing NovaMed takes
 	deidentified bool
 	duplicate    bool
 }
+
+// MaxRecordsPerWebhook bounds the records of one webhook: 100 records are
+// ten SQS batches, queued in well under the function's timeout.
+const MaxRecordsPerWebhook = 100
 
 // Handle answers one API Gateway (HTTP API, payload format 2.0) request. It
 // never returns an error: every failure is an HTTP answer, so API Gateway
@@ -240,8 +245,19 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			}
 		}
 	}
-	if len(res.Records) > queue.MaxRecordIndex+1 {
-		return o.fail(http.StatusRequestEntityTooLarge, "too_many_records", "too many records in one webhook")
+	o.skipped = res.Skipped
+	if len(res.Records) == 0 {
+		// Accepting it would tell the sender the event was handled while
+		// nothing reaches NovaMed (a bundle of other resources, or an
+		// id-only subscription notification, whose resources the bridge
+		// cannot fetch): refuse it so somebody notices.
+		return o.invalid("nothing to deliver: no Patient or Practitioner in the payload (id-only notifications are not supported)", []string{"entry"})
+	}
+	if len(res.Records) > MaxRecordsPerWebhook {
+		// Queuing must finish well inside the function's timeout, or every
+		// retry would queue part of the event again and never complete.
+		return o.fail(http.StatusRequestEntityTooLarge, "too_many_records",
+			"too many records in one webhook: at most "+strconv.Itoa(MaxRecordsPerWebhook))
 	}
 
 	records := res.Records
@@ -317,13 +333,6 @@ func (h *Handler) deidentify(ctx context.Context, recs []novamed.Record, clinic 
 
 // enqueue records the event in the ledger and queues its messages.
 func (h *Handler) enqueue(ctx context.Context, msgs []queue.Message, o *outcome) *outcome {
-	if len(msgs) == 0 {
-		// Nothing NovaMed takes (a bundle of other resources): accepted,
-		// nothing to remember.
-		o.status = http.StatusAccepted
-		o.body = acceptedBody{ID: o.eventID, Records: 0}
-		return o
-	}
 	state, err := h.ledger.BeginEvent(ctx, o.eventID, len(msgs))
 	if err != nil {
 		o.err = err

@@ -19,10 +19,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/internal/awstest"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/params"
@@ -278,6 +278,8 @@ func TestInvalidPayloads(t *testing.T) {
 		{"array", "ehr-subscription", `[1,2]`, []string{"$"}},
 		{"malformed", "intake-form", `{"type":`, []string{}},
 		{"too deep", "intake-form", `{"a":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, []string{}},
+		{"nothing NovaMed takes", "ehr-subscription", `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Observation","status":"final"}}]}`, []string{"entry"}},
+		{"id-only subscription notification", "ehr-subscription", string(mustJSON(t, idOnlyNotification())), []string{"entry"}},
 		{"form kind not the source's", "formstack", `{"type":"patient","fields":{"first_name":"Ann","last_name":"Lee","date_of_birth":"1970-01-01","email":"a@example.org"}}`, []string{"type"}},
 	}
 	for _, tt := range tests {
@@ -369,6 +371,45 @@ func TestManyRecordsBatched(t *testing.T) {
 	}
 	for i := range 23 {
 		assert.True(t, ids[queue.RecordID(a.ID, i)], "record %d queued", i)
+	}
+}
+
+func TestTooManyRecords(t *testing.T) {
+	f := newFixture(t)
+	var entries []any
+	for i := range MaxRecordsPerWebhook + 1 {
+		entries = append(entries, map[string]any{"resource": fhirPatient(fmt.Sprintf("Many%c%c", 'a'+i/26, 'a'+i%26))})
+	}
+	body := mustJSON(t, map[string]any{"resourceType": "Bundle", "type": "collection", "entry": entries})
+	resp := f.post("ehr-subscription", body, nil)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.Contains(t, resp.Body, "at most 100")
+	assert.Equal(t, "too_many_records", strings.TrimSpace(lastErrorCode(f)))
+	assert.Empty(t, f.messages(), "nothing of the event is queued")
+}
+
+// idOnlyNotification is an R4 backport event notification whose entry names
+// the Patient by URL only (payload "id-only"): nothing the bridge can send.
+func idOnlyNotification() map[string]any {
+	return map[string]any{
+		"resourceType": "Bundle", "type": "history",
+		"entry": []any{
+			map[string]any{"fullUrl": "urn:uuid:7f1c", "resource": map[string]any{
+				"resourceType": "Parameters",
+				"meta":         map[string]any{"profile": []any{"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"}},
+				"parameter": []any{
+					map[string]any{"name": "subscription", "valueReference": map[string]any{"reference": "Subscription/patients"}},
+					map[string]any{"name": "status", "valueCode": "active"},
+					map[string]any{"name": "type", "valueCode": "event-notification"},
+					map[string]any{"name": "events-since-subscription-start", "valueString": "7"},
+					map[string]any{"name": "notification-event", "part": []any{
+						map[string]any{"name": "event-number", "valueString": "7"},
+						map[string]any{"name": "focus", "valueReference": map[string]any{"reference": "https://ehr.example/fhir/Patient/123"}},
+					}},
+				},
+			}},
+			map[string]any{"fullUrl": "https://ehr.example/fhir/Patient/123", "request": map[string]any{"method": "PUT", "url": "Patient/123"}, "response": map[string]any{"status": "200"}},
+		},
 	}
 }
 
@@ -483,10 +524,8 @@ func TestUnavailable(t *testing.T) {
 		f := newFixture(t)
 		dead := httptest.NewServer(http.NotFoundHandler())
 		dead.Close()
-		cfg, err := config.LoadDefaultConfig(f.ctx, config.WithRegion("us-east-1"), config.WithBaseEndpoint(dead.URL),
-			config.WithCredentialsProvider(aws.AnonymousCredentials{}), config.WithRetryMaxAttempts(1))
-		require.NoError(t, err)
-		cache, err := params.New(ssm.NewFromConfig(cfg), f.prefix, params.WithNames(ParamClinicID, ParamPseudonymKey),
+		down := awstest.Connect(t, dead.URL, config.WithRetryMaxAttempts(1))
+		cache, err := params.New(down.SSM(), f.prefix, params.WithNames(ParamClinicID, ParamPseudonymKey),
 			params.WithPath(ParamSources), params.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))))
 		require.NoError(t, err)
 		sender, err := queue.NewSender(f.sqs, f.queueURL)

@@ -103,6 +103,7 @@ func (h *Handler) record(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			slog.Int("status", o.status),
 			slog.String("error_code", o.code),
 			slog.Int("records", o.records),
+			slog.Int("skipped", o.skipped),
 			slog.Bool("deidentified", o.deidentified),
 			slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
 		)
@@ -118,6 +119,9 @@ func (h *Handler) record(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	switch outcome {
 	case outcomeAccepted:
 		h.metrics.Count("Accepted", o.records)
+		if o.skipped > 0 {
+			h.metrics.Count("Skipped", o.skipped)
+		}
 		if o.deidentified && o.records > 0 {
 			h.metrics.Count("Deidentified", o.records)
 		}
