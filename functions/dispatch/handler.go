@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/metrics"
 	"github.com/novamed/bridge/pkg/novamed"
@@ -763,7 +764,7 @@ func (h *Handler) retryAfter(ctx context.Context, b *budget, sm events.SQSMessag
 	if err != nil {
 		// The message comes back after the queue's visibility timeout.
 		res.retryIn = 0
-		h.log.Warn("dispatch: setting the retry delay failed", slog.String("message_id", sm.MessageId), slog.String("error", err.Error()))
+		h.log.Warn("dispatch: setting the retry delay failed", slog.String("message_id", sm.MessageId), slog.String("error", awsclients.ErrorCode(err)))
 	}
 	return res
 }
@@ -822,7 +823,7 @@ func (h *Handler) deadLetterBody(ctx context.Context, b *budget, sm events.SQSMe
 	}); err != nil {
 		res.failed, res.outcome = true, outcomeRetry
 		res.note = "dead-letter queue unavailable: " + res.class
-		h.log.Error("dispatch: sending to the dead-letter queue failed", slog.String("message_id", sm.MessageId), slog.String("error", err.Error()))
+		h.log.Error("dispatch: sending to the dead-letter queue failed", slog.String("message_id", sm.MessageId), slog.String("error", awsclients.ErrorCode(err)))
 		return res
 	}
 	res.outcome = outcomeDeadLettered
@@ -833,7 +834,7 @@ func (h *Handler) deadLetterBody(ctx context.Context, b *budget, sm events.SQSMe
 	}); err != nil {
 		// Reported as a success, Lambda deletes it; if that fails too, the
 		// next receive dead-letters a duplicate rather than losing it.
-		h.log.Warn("dispatch: deleting a dead-lettered message failed", slog.String("message_id", sm.MessageId), slog.String("error", err.Error()))
+		h.log.Warn("dispatch: deleting a dead-lettered message failed", slog.String("message_id", sm.MessageId), slog.String("error", awsclients.ErrorCode(err)))
 	}
 	return res
 }

@@ -32,6 +32,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/novamed/bridge/pkg/awsclients"
 	"log/slog"
 	"maps"
 	"regexp"
@@ -464,7 +465,8 @@ func (c *Cache) fetch(ctx context.Context) (secrets, error) {
 			WithDecryption: aws.Bool(true),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("%w: GetParameters: %w", ErrUnavailable, err)
+			// Code only: the SDK's message can quote a parameter.
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, awsclients.WrapError("GetParameters", err))
 		}
 		// Names SSM reports as invalid simply stay missing: Get answers
 		// ErrNotFound for them, and the other parameters stay usable.
@@ -482,7 +484,7 @@ func (c *Cache) fetch(ctx context.Context) (secrets, error) {
 			c.calls.Add(1)
 			out, err := c.client.GetParametersByPath(ctx, in)
 			if err != nil {
-				return nil, fmt.Errorf("%w: GetParametersByPath %s: %w", ErrUnavailable, sub, err)
+				return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, sub, awsclients.WrapError("GetParametersByPath", err))
 			}
 			for _, p := range out.Parameters {
 				c.store(values, p.Name, p.Value)

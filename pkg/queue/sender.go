@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/novamed/bridge/pkg/awsclients"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -380,7 +381,8 @@ func (s *Sender) sendBatch(ctx context.Context, out []outgoing, batch []int) (ma
 		Entries:  entries,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("queue: SendMessageBatch: %w", err)
+		// Code only: the SDK's message can quote an entry.
+		return nil, fmt.Errorf("queue: %w", awsclients.WrapError("SendMessageBatch", err))
 	}
 	sent := make(map[int]bool, len(batch))
 	for _, r := range res.Successful {
