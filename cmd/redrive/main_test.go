@@ -3,29 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/sivchari/kumo"
 	"github.com/stretchr/testify/require"
-)
 
-var seq atomic.Int64
+	"github.com/novamed/bridge/internal/awstest"
+)
 
 // setup starts kumo, points the SDK's environment at it (the way operators
 // use AWS_ENDPOINT_URL with an emulator) and creates a DLQ with one message
 // and a target queue.
 func setup(t *testing.T) (dlq, target string, client *sqs.Client) {
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
+	kumoEnv := awstest.Start(t)
 	dir := t.TempDir()
-	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+	t.Setenv("AWS_ENDPOINT_URL", kumoEnv.URL)
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
@@ -34,10 +28,8 @@ func setup(t *testing.T) (dlq, target string, client *sqs.Client) {
 	t.Setenv("AWS_PROFILE", "")
 
 	ctx := context.Background()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	require.NoError(t, err)
-	client = sqs.NewFromConfig(cfg)
-	name := fmt.Sprintf("cmd-redrive-%d-%s", seq.Add(1), strings.ReplaceAll(t.Name(), "/", "-"))
+	client = kumoEnv.SQS()
+	name := awstest.Name(t, "cmd-redrive")
 	for i, suffix := range []string{"dlq", "queue"} {
 		out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-" + suffix)})
 		require.NoError(t, err)
@@ -47,7 +39,7 @@ func setup(t *testing.T) (dlq, target string, client *sqs.Client) {
 			target = aws.ToString(out.QueueUrl)
 		}
 	}
-	_, err = client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(dlq), MessageBody: aws.String("{}")})
+	_, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(dlq), MessageBody: aws.String("{}")})
 	require.NoError(t, err)
 	return dlq, target, client
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -23,9 +22,9 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/sivchari/kumo"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/internal/awstest"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/metrics"
 	"github.com/novamed/bridge/pkg/novamed"
@@ -42,18 +41,6 @@ const (
 	apiKeyV2   = "nm_test_key_two_0002"
 	pseudoKey  = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // base64 of 32 bytes
 )
-
-var seq atomic.Int64
-
-// uniqueName gives kumo resources names of their own: kumo's state is
-// global to the process, shared by every server.
-func uniqueName(t testing.TB, prefix string) string {
-	clean := regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")
-	if len(clean) > 40 {
-		clean = clean[:40]
-	}
-	return fmt.Sprintf("%s-%s-%d", prefix, clean, seq.Add(1))
-}
 
 // countingSSM counts the SSM calls that reach kumo.
 type countingSSM struct {
@@ -132,26 +119,18 @@ type envOptions struct {
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
-	cfg, err := awsconfig.LoadDefaultConfig(ctx,
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithBaseEndpoint(srv.URL),
-		awsconfig.WithCredentialsProvider(aws.AnonymousCredentials{}),
-		awsconfig.WithRetryMaxAttempts(1),
-	)
-	require.NoError(t, err)
+	kumoEnv := awstest.Start(t, awsconfig.WithRetryMaxAttempts(1))
 	e := &env{
 		t:     t,
-		sqs:   sqs.NewFromConfig(cfg),
-		ssm:   ssm.NewFromConfig(cfg),
-		ddb:   dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true }),
+		sqs:   kumoEnv.SQS(),
+		ssm:   kumoEnv.SSM(),
+		ddb:   kumoEnv.DynamoDB(),
 		clock: &ledgerClock{},
 		logs:  &syncBuffer{},
 		emf:   &syncBuffer{},
 	}
 
-	dlq, err := e.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(uniqueName(t, "dlq"))})
+	dlq, err := e.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name(t, "dlq"))})
 	require.NoError(t, err)
 	e.dlqURL = aws.ToString(dlq.QueueUrl)
 	attrs := map[string]string{"VisibilityTimeout": "30"}
@@ -163,11 +142,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		attrs["RedrivePolicy"] = fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`,
 			a.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], o.maxReceiveCount)
 	}
-	q, err := e.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(uniqueName(t, "q")), Attributes: attrs})
+	q, err := e.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name(t, "q")), Attributes: attrs})
 	require.NoError(t, err)
 	e.queueURL = aws.ToString(q.QueueUrl)
 
-	e.prefix = "/novamed-bridge/" + uniqueName(t, "p")
+	e.prefix = "/novamed-bridge/" + awstest.Name(t, "p")
 	e.putParam(ParamAPIKey, apiKeyV1, ssmtypes.ParameterTypeSecureString)
 	e.putParam(ParamClinicID, devClinic, ssmtypes.ParameterTypeString)
 	e.putParam(ParamPseudonymKey, pseudoKey, ssmtypes.ParameterTypeSecureString)
@@ -181,7 +160,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		params.WithTTL(ttl), params.WithMinRetryInterval(0))
 	require.NoError(t, err)
 
-	e.table = uniqueName(t, "ledger")
+	e.table = awstest.Name(t, "ledger")
 	require.NoError(t, ledger.CreateTable(ctx, e.ddb, e.table))
 	e.ledger = ledger.New(e.ddb, e.table, ledger.WithLease(LedgerLease), ledger.WithClock(e.clock.Now))
 	return e

@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,9 +19,9 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/sivchari/kumo"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/internal/awstest"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/metrics"
 	"github.com/novamed/bridge/pkg/novamed"
@@ -162,45 +159,23 @@ type fixture struct {
 	handler  *Handler
 }
 
-var fixtureSeq atomic.Int64
-
-var unsafeNameChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
-
-// uniqueName makes a resource name from the test's name, unique in the
-// process.
-func uniqueName(t testing.TB) string {
-	n := unsafeNameChars.ReplaceAllString(t.Name(), "-")
-	if len(n) > 40 {
-		n = n[len(n)-40:]
-	}
-	return fmt.Sprintf("intake-%d-%s", fixtureSeq.Add(1), strings.Trim(n, "-"))
-}
-
 func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 	t.Helper()
 	fc := fixtureConfig{stage: "dev"}
 	for _, o := range opts {
 		o(&fc)
 	}
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
+	kumoEnv := awstest.Start(t, config.WithRetryMaxAttempts(1))
 	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx,
-		config.WithRegion("us-east-1"),
-		config.WithBaseEndpoint(srv.URL),
-		config.WithCredentialsProvider(aws.AnonymousCredentials{}),
-		config.WithRetryMaxAttempts(1),
-	)
-	require.NoError(t, err)
 
-	name := uniqueName(t)
+	name := awstest.Name(t, "intake")
 	f := &fixture{
 		t:       t,
 		ctx:     ctx,
-		awsCfg:  cfg,
-		sqs:     sqs.NewFromConfig(cfg),
-		ssm:     ssm.NewFromConfig(cfg),
-		ddb:     dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true }),
+		awsCfg:  kumoEnv.Config,
+		sqs:     kumoEnv.SQS(),
+		ssm:     kumoEnv.SSM(),
+		ddb:     kumoEnv.DynamoDB(),
 		prefix:  "/novamed-bridge/test/" + name,
 		table:   name,
 		sources: loadSources(t),

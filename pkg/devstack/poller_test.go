@@ -4,17 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/sivchari/kumo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/internal/awstest"
 )
 
 // dispatchFake stands in for the dispatch function: it fails the messages
@@ -41,14 +40,9 @@ func (d *dispatchFake) Invoke(_ context.Context, event any) ([]byte, error) {
 
 func newQueue(t *testing.T) (*sqs.Client, string) {
 	t.Helper()
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
-		config.WithBaseEndpoint(srv.URL), config.WithCredentialsProvider(aws.AnonymousCredentials{}))
-	require.NoError(t, err)
-	client := sqs.NewFromConfig(cfg)
+	client := awstest.Start(t).SQS()
 	q, err := client.CreateQueue(context.Background(), &sqs.CreateQueueInput{
-		QueueName:  aws.String(strings.ReplaceAll(t.Name(), "/", "-")),
+		QueueName:  aws.String(awstest.Name(t, "deliveries")),
 		Attributes: map[string]string{"VisibilityTimeout": "0"},
 	})
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/internal/awstest"
 	"github.com/novamed/bridge/pkg/ledger"
 )
 
@@ -59,7 +61,7 @@ func TestUnavailable(t *testing.T) {
 		srv := kumo.NewServer()
 		url := srv.URL
 		srv.Close()
-		l := ledger.New(dynamoClient(t, url), "ledger")
+		l := ledger.New(awstest.Connect(t, url, config.WithRetryMaxAttempts(1)).DynamoDB(), "ledger")
 		for op, err := range every(l) {
 			require.ErrorIs(t, err, ledger.ErrUnavailable, op)
 			assert.Equal(t, "ledger: "+op+": unavailable", err.Error())

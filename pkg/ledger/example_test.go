@@ -6,9 +6,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/sivchari/kumo"
 
+	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/ledger"
 )
 
@@ -19,7 +19,7 @@ func Example() {
 	defer srv.Close()
 	cfg, _ := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
 		config.WithBaseEndpoint(srv.URL), config.WithCredentialsProvider(aws.AnonymousCredentials{}))
-	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
+	client := awsclients.NewEmulatorDynamoDB(cfg)
 	if err := ledger.CreateTable(ctx, client, "ledger"); err != nil {
 		fmt.Println(err)
 		return

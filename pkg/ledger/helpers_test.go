@@ -2,9 +2,7 @@ package ledger_test
 
 import (
 	"context"
-	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,9 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/sivchari/kumo"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/internal/awstest"
 	"github.com/novamed/bridge/pkg/ledger"
 )
 
@@ -43,36 +41,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 // server is one in-process kumo shared by a test and its subtests.
 type server struct {
 	client *dynamodb.Client
-	url    string
 }
 
 func newServer(t testing.TB) *server {
 	t.Helper()
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
-	return &server{client: dynamoClient(t, srv.URL), url: srv.URL}
+	return &server{client: awstest.Start(t, config.WithRetryMaxAttempts(1)).DynamoDB()}
 }
-
-func dynamoClient(t testing.TB, url string) *dynamodb.Client {
-	t.Helper()
-	cfg, err := config.LoadDefaultConfig(context.Background(),
-		config.WithRegion("us-east-1"),
-		config.WithBaseEndpoint(url),
-		config.WithCredentialsProvider(aws.AnonymousCredentials{}),
-		config.WithRetryMaxAttempts(1),
-	)
-	require.NoError(t, err)
-	// kumo sends no X-Amz-Crc32 header, and this SDK version still validates
-	// the body against 0 and logs a warning on every response.
-	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
-}
-
-var tableSeq atomic.Int64
 
 // newTable creates a fresh ledger table and returns its name.
 func (s *server) newTable(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("ledger-%d", tableSeq.Add(1))
+	name := awstest.Name(t, "ledger")
 	require.NoError(t, ledger.CreateTable(context.Background(), s.client, name))
 	return name
 }

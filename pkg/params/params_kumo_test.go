@@ -10,16 +10,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/sivchari/kumo"
 	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/internal/awstest"
 )
 
 const testPrefix = "/novamed-bridge/test"
-
-var prefixSeq atomic.Int64
 
 // kumoSSM is a real SSM client talking to kumo in-process, with a prefix of
 // its own: kumo keeps one store per process, shared by every server, so
@@ -31,17 +29,9 @@ type kumoSSM struct {
 
 func newSSM(t testing.TB) kumoSSM {
 	t.Helper()
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background(),
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithBaseEndpoint(srv.URL),
-		awsconfig.WithCredentialsProvider(aws.AnonymousCredentials{}),
-	)
-	require.NoError(t, err)
 	return kumoSSM{
-		Client: ssm.NewFromConfig(cfg),
-		prefix: fmt.Sprintf("%s/t%d", testPrefix, prefixSeq.Add(1)),
+		Client: awstest.Start(t).SSM(),
+		prefix: testPrefix + "/" + awstest.Name(t, "params"),
 	}
 }
 

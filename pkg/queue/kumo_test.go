@@ -2,37 +2,25 @@ package queue
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/sivchari/kumo"
 	"github.com/stretchr/testify/require"
-)
 
-var queueSeq atomic.Int64
+	"github.com/novamed/bridge/internal/awstest"
+)
 
 // newKumoQueue starts kumo in-process and creates a queue with a name of its
 // own (kumo keeps one store per process, shared by every server).
 func newKumoQueue(t *testing.T) (*sqs.Client, string) {
 	t.Helper()
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
-	ctx := context.Background()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx,
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithBaseEndpoint(srv.URL),
-		awsconfig.WithCredentialsProvider(aws.AnonymousCredentials{}),
-	)
-	require.NoError(t, err)
-	client := sqs.NewFromConfig(cfg)
-	out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: aws.String(fmt.Sprintf("queue-test-%d-%d", time.Now().UnixNano(), queueSeq.Add(1))),
+	client := awstest.Start(t).SQS()
+	out, err := client.CreateQueue(context.Background(), &sqs.CreateQueueInput{
+		QueueName: aws.String(awstest.Name(t, "queue")),
 	})
 	require.NoError(t, err)
 	return client, aws.ToString(out.QueueUrl)

@@ -69,4 +69,3 @@ func LoadGuard(ctx context.Context, api SSMAPI, prefix string) (*phi.Guard, erro
 	}
 	return g, nil
 }
-

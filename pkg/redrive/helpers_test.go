@@ -3,9 +3,7 @@ package redrive_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,14 +12,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/sivchari/kumo"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/internal/awstest"
 	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/queue"
 	"github.com/novamed/bridge/pkg/redrive"
@@ -41,33 +38,16 @@ type env struct {
 	bodies map[string]string
 }
 
-var nameSeq atomic.Int64
-
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background(),
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithBaseEndpoint(srv.URL),
-		awsconfig.WithCredentialsProvider(aws.AnonymousCredentials{}),
-	)
-	require.NoError(t, err)
-	name := unsafeName.ReplaceAllString(t.Name(), "-")
-	if len(name) > 40 {
-		name = name[len(name)-40:]
-	}
+	kumoEnv := awstest.Start(t)
 	return &env{
-		t:   t,
-		url: srv.URL,
-		sqs: sqs.NewFromConfig(cfg),
-		ssm: ssm.NewFromConfig(cfg),
-		ddb: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-			o.DisableValidateResponseChecksum = true
-		}),
-		prefix: fmt.Sprintf("rd%d-%s", nameSeq.Add(1), strings.Trim(name, "-")),
+		t:      t,
+		url:    kumoEnv.URL,
+		sqs:    kumoEnv.SQS(),
+		ssm:    kumoEnv.SSM(),
+		ddb:    kumoEnv.DynamoDB(),
+		prefix: awstest.Name(t, "rd"),
 		bodies: map[string]string{},
 	}
 }
