@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -124,29 +123,14 @@ func (l *Ledger) BeginEvent(ctx context.Context, eventID string, records int) (E
 func (l *Ledger) takeOverEvent(ctx context.Context, pk string, it item) (bool, error) {
 	const op = "BeginEvent"
 	c := l.clock()
-	claimCond, values := claimCondition(it)
-	vals := map[string]types.AttributeValue{
-		":received": str(stateReceived),
-		":until":    num(c.nowMS + l.eventLease.Milliseconds()),
-		":now":      num(c.nowMS),
-		":exp":      num(c.expires),
-	}
-	maps.Copy(vals, values)
-	_, err := l.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(l.table),
-		Key:                       key(pk),
-		UpdateExpression:          aws.String("SET #claim = :until, #updated = :now, #expires = :exp"),
-		ConditionExpression:       aws.String("#state = :received AND " + claimCond),
-		ExpressionAttributeNames:  namesFor("#state", "#claim", "#updated", "#expires"),
-		ExpressionAttributeValues: vals,
-	})
-	if err == nil {
-		return true, nil
-	}
-	if _, ok := conditionFailed(err); ok {
-		return false, nil
-	}
-	return false, unavailable(op, err)
+	return l.updateIfClaimUnchanged(ctx, op, pk, it, "#state = :received",
+		"SET #claim = :until, #updated = :now, #expires = :exp",
+		map[string]types.AttributeValue{
+			":received": str(stateReceived),
+			":until":    num(c.nowMS + l.eventLease.Milliseconds()),
+			":now":      num(c.nowMS),
+			":exp":      num(c.expires),
+		})
 }
 
 // MarkEventQueued records that every record of eventID was queued; later

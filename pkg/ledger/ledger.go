@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -269,6 +270,32 @@ func claimCondition(it item) (string, map[string]types.AttributeValue) {
 		return "attribute_not_exists(#claim)", nil
 	}
 	return "#claim = :observed", map[string]types.AttributeValue{":observed": num(it.claim)}
+}
+
+// updateIfClaimUnchanged applies update to the item at pk only while
+// stateCond holds and the item still carries the claim it was read with
+// (it), so of several writers taking over an expired claim only one wins.
+// values binds the placeholders of update and stateCond; the observed
+// claim's is added to it. It reports false when another writer changed the
+// item first.
+func (l *Ledger) updateIfClaimUnchanged(ctx context.Context, op, pk string, it item, stateCond, update string, values map[string]types.AttributeValue) (bool, error) {
+	claimCond, observed := claimCondition(it)
+	maps.Copy(values, observed)
+	_, err := l.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       key(pk),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String(stateCond + " AND " + claimCond),
+		ExpressionAttributeNames:  namesFor("#state", "#claim", "#updated", "#expires"),
+		ExpressionAttributeValues: values,
+	})
+	if err == nil {
+		return true, nil
+	}
+	if _, ok := conditionFailed(err); ok {
+		return false, nil
+	}
+	return false, unavailable(op, err)
 }
 
 func msToTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -174,29 +173,14 @@ func (l *Ledger) ClaimDelivery(ctx context.Context, recordID string) (Claim, err
 func (l *Ledger) expireClaim(ctx context.Context, pk string, it item) (bool, error) {
 	const op = "ClaimDelivery"
 	c := l.clock()
-	claimCond, values := claimCondition(it)
-	vals := map[string]types.AttributeValue{
-		":delivering":  str(string(RecordDelivering)),
-		":unconfirmed": str(string(RecordUnconfirmed)),
-		":now":         num(c.nowMS),
-		":exp":         num(c.expires),
-	}
-	maps.Copy(vals, values)
-	_, err := l.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(l.table),
-		Key:                       key(pk),
-		UpdateExpression:          aws.String("SET #state = :unconfirmed, #updated = :now, #expires = :exp REMOVE #claim"),
-		ConditionExpression:       aws.String("#state = :delivering AND " + claimCond),
-		ExpressionAttributeNames:  namesFor("#state", "#claim", "#updated", "#expires"),
-		ExpressionAttributeValues: vals,
-	})
-	if err == nil {
-		return true, nil
-	}
-	if _, ok := conditionFailed(err); ok {
-		return false, nil
-	}
-	return false, unavailable(op, err)
+	return l.updateIfClaimUnchanged(ctx, op, pk, it, "#state = :delivering",
+		"SET #state = :unconfirmed, #updated = :now, #expires = :exp REMOVE #claim",
+		map[string]types.AttributeValue{
+			":delivering":  str(string(RecordDelivering)),
+			":unconfirmed": str(string(RecordUnconfirmed)),
+			":now":         num(c.nowMS),
+			":exp":         num(c.expires),
+		})
 }
 
 // MarkDelivered records that NovaMed created recordID with novamedID. Dispatch

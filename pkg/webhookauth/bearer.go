@@ -97,15 +97,8 @@ func (v *Bearer) Verify(h http.Header, _ []byte, _ time.Time) (Verified, error) 
 // SignBearer returns the Authorization value that carries token.
 func SignBearer(token string) string { return "Bearer " + token }
 
-func (v Bearer) secrets() int {
-	if v.digests == nil {
-		return 0
-	}
-	return len(v.digests.keys)
-}
-
 func (v Bearer) describe() string {
-	return fmt.Sprintf("webhookauth.Bearer{tokens: %d [REDACTED]}", v.secrets())
+	return fmt.Sprintf("webhookauth.Bearer{tokens: %d [REDACTED]}", v.digests.count())
 }
 
 // String describes the verifier without its tokens.
@@ -119,5 +112,5 @@ func (v Bearer) Format(f fmt.State, _ rune) { writeRedacted(f, v.describe()) }
 
 // LogValue logs the scheme and the number of tokens, never a token.
 func (v Bearer) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("scheme", SchemeBearer), slog.Int("secrets", v.secrets()))
+	return slog.GroupValue(slog.String("scheme", SchemeBearer), slog.Int("secrets", v.digests.count()))
 }

@@ -200,12 +200,8 @@ func SignTypeform(secret string, body []byte) string {
 }
 
 func (v HMAC) describe() string {
-	n := 0
-	if v.keys != nil {
-		n = len(v.keys.keys)
-	}
 	return fmt.Sprintf("webhookauth.HMAC{scheme: %s, header: %s, encoding: %s, secrets: %d [REDACTED]}",
-		v.scheme, v.cfg.Header, v.cfg.Encoding, n)
+		v.scheme, v.cfg.Header, v.cfg.Encoding, v.keys.count())
 }
 
 // String describes the verifier without its secrets.
@@ -219,14 +215,10 @@ func (v HMAC) Format(f fmt.State, _ rune) { writeRedacted(f, v.describe()) }
 
 // LogValue logs the scheme, header and number of secrets, never a secret.
 func (v HMAC) LogValue() slog.Value {
-	n := 0
-	if v.keys != nil {
-		n = len(v.keys.keys)
-	}
 	return slog.GroupValue(
 		slog.String("scheme", v.scheme),
 		slog.String("header", v.cfg.Header),
 		slog.String("encoding", string(v.cfg.Encoding)),
-		slog.Int("secrets", n),
+		slog.Int("secrets", v.keys.count()),
 	)
 }

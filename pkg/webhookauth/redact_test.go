@@ -88,3 +88,29 @@ func TestVerifiersNeverPrintSecrets(t *testing.T) {
 		t.Errorf("HMAC logs as %s", buf.String())
 	}
 }
+
+// TestZeroVerifiersDescribeNoSecrets: a zero-value verifier (no keyring)
+// prints and logs a count of zero instead of panicking.
+func TestZeroVerifiersDescribeNoSecrets(t *testing.T) {
+	tests := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"standard-webhooks", webhookauth.StandardWebhooks{}, "secrets: 0 [REDACTED]"},
+		{"hmac", webhookauth.HMAC{}, "secrets: 0 [REDACTED]"},
+		{"bearer", webhookauth.Bearer{}, "tokens: 0 [REDACTED]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fmt.Sprint(tt.v); !strings.Contains(got, tt.want) {
+				t.Errorf("prints as %q, want it to contain %q", got, tt.want)
+			}
+			var buf bytes.Buffer
+			slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "verifier", tt.v)
+			if !strings.Contains(buf.String(), `"secrets":0`) {
+				t.Errorf("logs as %s", buf.String())
+			}
+		})
+	}
+}

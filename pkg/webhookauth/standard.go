@@ -218,11 +218,7 @@ func StandardWebhooksHeader(secret, id string, ts time.Time, body []byte) (http.
 }
 
 func (v StandardWebhooks) describe() string {
-	n := 0
-	if v.keys != nil {
-		n = len(v.keys.keys)
-	}
-	return fmt.Sprintf("webhookauth.StandardWebhooks{secrets: %d [REDACTED], tolerance: %s}", n, v.tolerance)
+	return fmt.Sprintf("webhookauth.StandardWebhooks{secrets: %d [REDACTED], tolerance: %s}", v.keys.count(), v.tolerance)
 }
 
 // String describes the verifier without its secrets.
@@ -236,13 +232,9 @@ func (v StandardWebhooks) Format(f fmt.State, _ rune) { writeRedacted(f, v.descr
 
 // LogValue logs the scheme and the number of secrets, never a secret.
 func (v StandardWebhooks) LogValue() slog.Value {
-	n := 0
-	if v.keys != nil {
-		n = len(v.keys.keys)
-	}
 	return slog.GroupValue(
 		slog.String("scheme", SchemeStandardWebhooks),
-		slog.Int("secrets", n),
+		slog.Int("secrets", v.keys.count()),
 		slog.Duration("tolerance", v.tolerance),
 	)
 }

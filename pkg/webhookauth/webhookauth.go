@@ -152,6 +152,15 @@ type keyring struct {
 	keys [][]byte
 }
 
+// count is the number of secrets, for descriptions and logs; a nil keyring
+// (a zero-value verifier) holds none.
+func (k *keyring) count() int {
+	if k == nil {
+		return 0
+	}
+	return len(k.keys)
+}
+
 // checkSecretText refuses a secret that is too short or carries the kind of
 // accident (a pasted newline, a space) that would make every verification
 // fail silently.
