@@ -2,7 +2,6 @@ package webhookauth
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -78,10 +77,8 @@ func (v *Bearer) Verify(h http.Header, _ []byte, _ time.Time) (Verified, error) 
 		}
 		checked = true
 		d := sha256.Sum256([]byte(token))
-		for _, want := range v.digests.keys {
-			if subtle.ConstantTimeCompare(d[:], want) == 1 {
-				return Verified{}, nil
-			}
+		if equalsAny(d[:], v.digests.keys) {
+			return Verified{}, nil
 		}
 	}
 	switch {

@@ -159,10 +159,8 @@ func (v *HMAC) Verify(h http.Header, body []byte, _ time.Time) (Verified, error)
 			continue
 		}
 		checked = true
-		for _, mac := range macs {
-			if hmac.Equal(decoded[:sha256.Size], mac) {
-				return Verified{}, nil
-			}
+		if equalsAny(decoded[:sha256.Size], macs) {
+			return Verified{}, nil
 		}
 	}
 	switch {

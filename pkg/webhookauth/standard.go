@@ -132,10 +132,8 @@ func (v *StandardWebhooks) Verify(h http.Header, body []byte, now time.Time) (Ve
 				continue
 			}
 			checked = true
-			for _, mac := range macs {
-				if hmac.Equal(decoded[:sha256.Size], mac) {
-					return Verified{EventID: id}, nil
-				}
+			if equalsAny(decoded[:sha256.Size], macs) {
+				return Verified{EventID: id}, nil
 			}
 		}
 	}

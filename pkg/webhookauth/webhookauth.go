@@ -14,6 +14,7 @@
 package webhookauth
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -245,6 +246,18 @@ func validHeaderName(name string) bool {
 		}
 	}
 	return true
+}
+
+// equalsAny reports whether got equals one of wants. Each comparison takes
+// constant time (subtle.ConstantTimeCompare), so a signature or token
+// reveals nothing of a secret through timing.
+func equalsAny(got []byte, wants [][]byte) bool {
+	for _, want := range wants {
+		if subtle.ConstantTimeCompare(got, want) == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // writeRedacted is the shared body of the verifiers' Format methods: every
