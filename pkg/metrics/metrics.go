@@ -134,18 +134,16 @@ func (r *Recorder) emit(name string, value float64, unit string, dims []string) 
 			b = appendFloat(b, value)
 		case awsMember:
 			b = append(b, `{"CloudWatchMetrics":[{"Dimensions":[`...)
-			if len(keys) == 0 {
-				b = append(b, "null"...) // as json.Marshal writes a nil []string
-			} else {
-				b = append(b, '[')
-				for j, k := range keys {
-					if j > 0 {
-						b = append(b, ',')
-					}
-					b = appendString(b, k)
+			// An empty dimension set is [], never null: CloudWatch
+			// rejects a null DimensionSet.
+			b = append(b, '[')
+			for j, k := range keys {
+				if j > 0 {
+					b = append(b, ',')
 				}
-				b = append(b, ']')
+				b = appendString(b, k)
 			}
+			b = append(b, ']')
 			b = append(b, `],"Metrics":[{"Name":`...)
 			b = appendString(b, name)
 			b = append(b, `,"Unit":`...)

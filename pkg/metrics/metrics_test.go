@@ -67,3 +67,10 @@ func TestNilRecorderIsSilent(t *testing.T) {
 	var r *Recorder
 	r.Count("Accepted", 1)
 }
+
+func TestNoDimensionsIsAnEmptySetNotNull(t *testing.T) {
+	var buf bytes.Buffer
+	New(&buf, nil).Count("Accepted", 1)
+	assert.Contains(t, buf.String(), `"Dimensions":[[]]`)
+	assert.NotContains(t, buf.String(), "null")
+}

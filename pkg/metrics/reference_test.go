@@ -35,6 +35,9 @@ func referenceLine(base map[string]string, now time.Time, name string, value flo
 		keys = append(keys, dims[i])
 	}
 	sort.Strings(keys)
+	if keys == nil {
+		keys = []string{} // an empty dimension set is [], not null
+	}
 	line[name] = value
 	line["_aws"] = map[string]any{
 		"Timestamp": now.UnixMilli(),

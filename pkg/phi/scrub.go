@@ -30,6 +30,9 @@ const (
 //   - it contains any value of rec of four or more characters, or any
 //     word of four or more characters of such a value (so "Email
 //     john.smith is invalid" is refused for john.smith@clinic.org);
+//   - one of its words is a word of two or three characters of a value of
+//     rec (so "Patient Ann Li exists" is refused for Ann Li: short names
+//     are common, and a substring test that short would refuse everything);
 //   - it contains an "@", a backslash (an escape could spell a value in
 //     disguise) or seven or more digits in a row (PHI-shaped, whoever's);
 //   - it is not valid UTF-8 or is longer than 4 KiB.
@@ -48,10 +51,20 @@ func ScrubMessage(msg string, rec novamed.Record) (string, bool) {
 		return "", false
 	}
 	hay := skeleton(msg)
+	msgWords := map[string]bool{}
+	for _, w := range valueWords(msg) {
+		msgWords[w] = true
+	}
 	leak := false
 	err = walkValues(body, nil, func(_, v string) bool {
 		for _, n := range scrubNeedles(v) {
 			if strings.Contains(hay, n) {
+				leak = true
+				return false
+			}
+		}
+		for _, w := range valueWords(v) {
+			if n := utf8.RuneCountInString(w); n >= minWordRunes && n < minSecretRunes && msgWords[w] {
 				leak = true
 				return false
 			}
@@ -86,6 +99,24 @@ func scrubNeedles(v string) []string {
 	if len(words) > 1 {
 		for _, w := range words {
 			add(w)
+		}
+	}
+	return out
+}
+
+// minWordRunes is the shortest word of a value the scrubber looks for as a
+// whole word: single letters (initials) are everywhere.
+const minWordRunes = 2
+
+// valueWords returns the skeletons of the words of s.
+func valueWords(s string) []string {
+	words := strings.FieldsFunc(norm.NFKC.String(s), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.In(r, unicode.M)
+	})
+	out := words[:0]
+	for _, w := range words {
+		if k := skeleton(w); k != "" {
+			out = append(out, k)
 		}
 	}
 	return out

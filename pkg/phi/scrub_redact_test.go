@@ -55,6 +55,32 @@ func TestScrubMessage(t *testing.T) {
 			t.Errorf("%s: ok = %v, want %v", tt.name, ok, tt.ok)
 		}
 		if !ok && got != "" {
+			t.Errorf("%s: a refused message must come back empty", tt.name)
+		}
+	}
+
+	// Short names: a word of two or three characters of a value refuses the
+	// message when it stands as a word, not inside another word.
+	short, _, err := novamed.DecodeRecord(novamed.KindPatient, patientJSON(t, map[string]any{"first_name": "Ann", "last_name": "Li"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		msg  string
+		ok   bool
+	}{
+		{"both short names", "Patient Ann Li already exists", false},
+		{"short last name alone", "Duplicate of LI", false},
+		{"short first name, other case", "ann: invalid", false},
+		{"inside other words", "Clinic not found; annual limit reached", true},
+		{"documented message", "Validation error", true},
+	} {
+		got, ok := ScrubMessage(tt.msg, short)
+		if ok != tt.ok {
+			t.Errorf("%s: ok = %v, want %v", tt.name, ok, tt.ok)
+		}
+		if !ok && got != "" {
 			t.Errorf("%s: refused message returned text", tt.name)
 		}
 		if ok && got != tt.msg {
