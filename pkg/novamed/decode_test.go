@@ -18,13 +18,18 @@ func TestDecodeRecordIsStrict(t *testing.T) {
 		check   func(t *testing.T, r Record)
 	}{
 		{name: "patient", kind: KindPatient, body: `{"first_name":"Ada","last_name":"Lovelace","clinic_id":"c","date_of_birth":"1815-12-10","email":"a@b.co"}`,
-			check: func(t *testing.T, r Record) { assert.Equal(t, "Ada", r.Patient.FirstName); assert.Nil(t, r.Practitioner) }},
+			check: func(t *testing.T, r Record) {
+				assert.Equal(t, "Ada", r.Patient.FirstName)
+				assert.Nil(t, r.Practitioner)
+			}},
 		{name: "practitioner", kind: KindPractitioner, body: `{"npi_number":"1234567893","dea_number":"AB1234563"}`,
 			check: func(t *testing.T, r Record) { assert.Equal(t, "1234567893", r.Practitioner.NPINumber) }},
 		{name: "unknown keys are dropped and counted", kind: KindPatient, body: `{"first_name":"Ada","ssn":"123-45-6789","notes":{"a":1}}`, dropped: 2,
 			check: func(t *testing.T, r Record) { assert.Equal(t, "Ada", r.Patient.FirstName) }},
 		{name: "keys match exactly: case", kind: KindPatient, body: `{"First_Name":"Ada"}`, dropped: 1,
-			check: func(t *testing.T, r Record) { assert.Empty(t, r.Patient.FirstName, "encoding/json would have folded the case") }},
+			check: func(t *testing.T, r Record) {
+				assert.Empty(t, r.Patient.FirstName, "encoding/json would have folded the case")
+			}},
 		{name: "keys match exactly: ligature", kind: KindPatient, body: `{"ﬁrst_name":"Ada"}`, dropped: 1,
 			check: func(t *testing.T, r Record) { assert.Empty(t, r.Patient.FirstName) }},
 		{name: "keys match exactly: Kelvin sign", kind: KindPractitioner, body: `{"dea_number":"x","liCense_number":"y","licen\u212ae_state":"NY"}`, dropped: 2,
