@@ -56,7 +56,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := cmd.Run(ctx, clients, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, err)
-		if errors.Is(err, redrive.ErrUsage) {
+		// A refused target is the operator's to fix, like bad usage: a
+		// different --to or, for a queue without a byQueue policy,
+		// --allow-any-target. Nothing was moved.
+		if errors.Is(err, redrive.ErrUsage) || errors.Is(err, redrive.ErrTargetNotAllowed) {
 			return 2
 		}
 		return 1

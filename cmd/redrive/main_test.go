@@ -57,7 +57,9 @@ func TestRunAgainstAnEmulator(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Regexp(t, `(?m)^none\s+none\s+1\s+-\s+-$`, out)
 
-	code, out, errOut = runCmd("move", "--dlq", dlq, "--to", target, "--wait", "0s")
+	// kumo keeps no RedriveAllowPolicy (it drops the attribute), so its
+	// DLQ is a hand-made queue to the tool: moving needs the flag.
+	code, out, errOut = runCmd("move", "--dlq", dlq, "--to", target, "--wait", "0s", "--allow-any-target")
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, "moved 1, skipped 0, failed 0; stopped: empty\n", out)
 	require.Contains(t, errOut, "moving from "+dlq+" to "+target)
@@ -68,7 +70,7 @@ func TestRunAgainstAnEmulator(t *testing.T) {
 }
 
 func TestRunExitCodes(t *testing.T) {
-	dlq, _, _ := setup(t)
+	dlq, target, _ := setup(t)
 	tests := []struct {
 		name   string
 		args   []string
@@ -80,6 +82,10 @@ func TestRunExitCodes(t *testing.T) {
 		{"unknown command", []string{"purge"}, 2, "", "unknown command"},
 		{"bad rate", []string{"move", "--dlq", dlq, "--to", dlq + "x", "--rate", "0"}, 2, "", "--rate must be above 0"},
 		{"missing queue", []string{"stats", "--dlq", dlq + "-absent", "--wait", "0s"}, 1, "", "the queue does not exist"},
+		{"missing target", []string{"move", "--dlq", dlq, "--to", target + "-absent", "--wait", "0s"}, 1, "", "the queue does not exist"},
+		{"target not allowed", []string{"move", "--dlq", dlq, "--to", target, "--wait", "0s"}, 2, "", "redrive: target not allowed: dead-letter queue "},
+		{"target not allowed, dry run", []string{"move", "--dlq", dlq, "--to", target, "--wait", "0s", "--dry-run"}, 2, "", "--allow-any-target"},
+		{"target not allowed, native", []string{"move", "--dlq", dlq, "--to", target, "--wait", "0s", "--all-native"}, 2, "", "has no RedriveAllowPolicy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

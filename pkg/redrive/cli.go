@@ -20,8 +20,10 @@ Usage:
   redrive peek  (--dlq URL | --stack NAME) [-n N] [--param-prefix PREFIX] [--json]
   redrive move  (--dlq URL --to URL | --stack NAME) [--error-class C] [--error-code E]
                 [--max N] [--rate R] [--dry-run]
-                [--confirm-unconfirmed --ledger-table TABLE] [--json]
+                [--confirm-unconfirmed --ledger-table TABLE]
+                [--allow-any-target] [--json]
   redrive move  (--dlq URL --to URL | --stack NAME) --all-native [--rate R]
+                [--allow-any-target]
 
 Commands:
   stats   Count the dead letters by error_class and error_code, with the oldest
@@ -50,6 +52,16 @@ Commands:
           again. If you found a record in NovaMed, record its id in the
           ledger (MarkDelivered) instead of moving it.
 
+          Before reading any message (dry run and --all-native included),
+          move checks --to against the DLQ's RedriveAllowPolicy: SQS does
+          not apply it to the copies move sends, so the tool does, to keep
+          one stage's records (PHI in production) out of another stage's
+          queue. denyAll: refused. byQueue: --to must be in its
+          sourceQueueArns. allowAll or no policy: refused unless you pass
+          --allow-any-target. template.yaml sets byQueue naming the stack's
+          delivery queue, so --allow-any-target only matters for hand-made
+          queues.
+
 Every command hides the messages it reads for the visibility timeout and
 makes those it leaves in place visible again as soon as it is done.
 
@@ -76,13 +88,21 @@ Flags:
                         unconfirmed records. Where the endpoint lacks the
                         operation (kumo, emulators), falls back to the
                         filtered move.
+  --allow-any-target    move: go ahead when the DLQ's RedriveAllowPolicy is
+                        allowAll or absent (check --to first: it then says
+                        nothing about where the messages belong). The
+                        template sets byQueue, so this only matters for
+                        hand-made queues; denyAll, and byQueue without --to
+                        in its sourceQueueArns, are refused whatever the
+                        flags.
   --visibility D        how long read messages stay hidden (default 30s)
   --wait D              long-poll wait of each receive, 0s to 20s (default 2s)
 
 AWS credentials, region and endpoint come from the environment
 (AWS_ENDPOINT_URL points the tool at an emulator).
 
-Exit status: 0 done, 1 failed, 2 bad usage.
+Exit status: 0 done, 1 failed, 2 bad usage or a target the DLQ's
+RedriveAllowPolicy does not allow (nothing was moved).
 `
 
 // Commands.
@@ -117,6 +137,7 @@ type Command struct {
 	ConfirmUnconfirmed bool
 	LedgerTable        string
 	AllNative          bool
+	AllowAnyTarget     bool
 	Visibility         time.Duration
 	Wait               time.Duration
 }
@@ -165,6 +186,7 @@ func ParseArgs(args []string) (*Command, error) {
 		fs.BoolVar(&c.ConfirmUnconfirmed, "confirm-unconfirmed", false, "")
 		fs.StringVar(&c.LedgerTable, "ledger-table", "", "")
 		fs.BoolVar(&c.AllNative, "all-native", false, "")
+		fs.BoolVar(&c.AllowAnyTarget, "allow-any-target", false, "")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -325,6 +347,7 @@ func (c *Command) move(ctx context.Context, t *Tool, cl Clients, stdout, stderr 
 		Rate:               c.Rate,
 		DryRun:             c.DryRun,
 		ConfirmUnconfirmed: c.ConfirmUnconfirmed,
+		AllowAnyTarget:     c.AllowAnyTarget,
 		Progress:           stderr,
 	}
 	if c.ConfirmUnconfirmed && c.LedgerTable != "" {
@@ -332,6 +355,24 @@ func (c *Command) move(ctx context.Context, t *Tool, cl Clients, stdout, stderr 
 			return errors.New("redrive: no ledger client")
 		}
 		o.Ledger = cl.Ledger(c.LedgerTable)
+	}
+	// Checked before anything is printed, so a bad option or a refused
+	// target ends the command with its reason alone; Move checks again.
+	if err := o.validate(t.dlq); err != nil {
+		return err
+	}
+	tg, err := checkTarget(ctx, t.sqs, t.dlq, o.To, o.AllowAnyTarget)
+	if err != nil {
+		return err
+	}
+	switch tg.permission {
+	case PermissionByQueue:
+	case PermissionNone:
+		fmt.Fprintf(stderr, "note: %s has no RedriveAllowPolicy; moving to %s because of --allow-any-target\n",
+			queueName(t.dlq), queueName(o.To))
+	default:
+		fmt.Fprintf(stderr, "note: the RedriveAllowPolicy of %s is %s; moving to %s because of --allow-any-target\n",
+			queueName(t.dlq), tg.permission, queueName(o.To))
 	}
 	rate := o.Rate
 	if rate == 0 {
@@ -365,7 +406,7 @@ func (c *Command) move(ctx context.Context, t *Tool, cl Clients, stdout, stderr 
 }
 
 func (c *Command) native(ctx context.Context, t *Tool, cl Clients, stdout, stderr io.Writer) error {
-	nm, err := t.MoveNative(ctx, cl.SQS, c.To, int(c.Rate))
+	nm, err := t.MoveNative(ctx, cl.SQS, NativeOptions{To: c.To, Rate: int(c.Rate), AllowAnyTarget: c.AllowAnyTarget})
 	switch {
 	case errors.Is(err, ErrNativeUnsupported):
 		fmt.Fprintln(stderr, "redrive: this SQS endpoint does not support StartMessageMoveTask "+

@@ -42,6 +42,11 @@ func TestParseArgs(t *testing.T) {
 			with(base("move"), func(c *redrive.Command) { c.To, c.ConfirmUnconfirmed, c.DryRun = to, true, true }), ""},
 		{"move native", []string{"move", "--stack", "s", "--all-native", "--rate", "100"},
 			with(base("move"), func(c *redrive.Command) { c.DLQ, c.Stack, c.AllNative, c.Rate = "", "s", true, 100 }), ""},
+		{"move to any target", []string{"move", "--dlq", dlq, "--to", to, "--allow-any-target"},
+			with(base("move"), func(c *redrive.Command) { c.To, c.AllowAnyTarget = to, true }), ""},
+		{"move native to any target", []string{"move", "--dlq", dlq, "--to", to, "--all-native", "--allow-any-target"},
+			with(base("move"), func(c *redrive.Command) { c.To, c.AllNative, c.AllowAnyTarget = to, true, true }), ""},
+		{"any target is a move flag", []string{"stats", "--dlq", dlq, "--allow-any-target"}, nil, "not defined: -allow-any-target"},
 
 		{"no command", nil, nil, "a command is required"},
 		{"unknown command", []string{"purge", "--dlq", dlq}, nil, "unknown command"},
@@ -107,7 +112,12 @@ func TestParseArgsHelp(t *testing.T) {
           moved unless you pass --confirm-unconfirmed after checking in
           NovaMed`)
 	for _, flag := range []string{"--dlq", "--to", "--stack", "--json", "-n N", "--param-prefix", "--error-class", "--error-code",
-		"--max", "--rate", "--dry-run", "--confirm-unconfirmed", "--ledger-table", "--all-native", "--visibility", "--wait"} {
+		"--max", "--rate", "--dry-run", "--confirm-unconfirmed", "--ledger-table", "--all-native", "--allow-any-target", "--visibility", "--wait"} {
 		require.True(t, strings.Contains(redrive.Usage, "  "+flag), "flag %s undocumented", flag)
 	}
+	// The help says what --allow-any-target is for, and that the template
+	// does not need it.
+	require.Contains(t, redrive.Usage, `template.yaml sets byQueue naming the stack's
+          delivery queue, so --allow-any-target only matters for hand-made
+          queues.`)
 }

@@ -31,6 +31,32 @@
 // A pass ends when the queue appears empty: a few receives in a row
 // (WithEmptyReceives) that bring no message not already seen.
 //
+// # The target
+//
+// Move copies each message with SendMessage, and MoveNative starts a move
+// task; SQS applies a queue's RedriveAllowPolicy to neither, so a mistyped
+// --to (or a --to overriding --stack) could copy production records, PHI,
+// into another stage's queue, where dispatch would dead-letter them again
+// unchanged. Both therefore check the target before they read a message,
+// dry runs included, so an operator learns of a refusal before the real
+// run. They read the DLQ's RedriveAllowPolicy and QueueArn and the target's
+// QueueArn (GetQueueAttributes) and apply the policy:
+//
+//   - denyAll: refused;
+//   - byQueue: the target's ARN must be in sourceQueueArns, else refused;
+//   - allowAll, or no policy: refused unless the operator passes
+//     AllowAnyTarget (--allow-any-target), since the policy then says
+//     nothing about where the messages belong;
+//   - a policy that is not JSON or names another permission: refused.
+//
+// template.yaml gives the DLQ a byQueue policy naming the stack's delivery
+// queue, so AllowAnyTarget only matters for hand-made queues; it never
+// overrides denyAll or byQueue. A refusal is a *TargetError matching
+// ErrTargetNotAllowed (exit status 2 in the command); it names the queues
+// (the last segment of their URLs), nothing else. A failed
+// GetQueueAttributes stops the move too: the check fails closed, and the
+// operator's credentials need sqs:GetQueueAttributes on both queues.
+//
 // # Moving: the failure policy
 //
 // Move sends a copy to the target (body unchanged, attributes kind, source

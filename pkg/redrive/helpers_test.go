@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,9 +29,11 @@ import (
 // one store per process, shared by every server, so every name a test
 // creates starts with prefix, derived from the test's name.
 type env struct {
-	t      *testing.T
-	url    string
-	sqs    *sqs.Client
+	t   *testing.T
+	url string
+	sqs *sqs.Client
+	// api is sqs with the RedriveAllowPolicy kumo drops: the tool's client.
+	api    *kumoSQS
 	ssm    *ssm.Client
 	ddb    *dynamodb.Client
 	prefix string
@@ -41,10 +44,12 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	kumoEnv := awstest.Start(t)
+	client := kumoEnv.SQS()
 	return &env{
 		t:      t,
 		url:    kumoEnv.URL,
-		sqs:    kumoEnv.SQS(),
+		sqs:    client,
+		api:    &kumoSQS{Client: client, allow: map[string]string{}},
 		ssm:    kumoEnv.SSM(),
 		ddb:    kumoEnv.DynamoDB(),
 		prefix: awstest.Name(t, "rd"),
@@ -60,6 +65,85 @@ func (e *env) queue(suffix string) string {
 	return aws.ToString(out.QueueUrl)
 }
 
+// queues creates the stack's two queues as template.yaml does: the
+// delivery queue ("queue") and the DLQ ("dlq"), whose RedriveAllowPolicy is
+// byQueue naming the delivery queue. It returns their URLs.
+func (e *env) queues() (dlq, target string) {
+	e.t.Helper()
+	dlq, target = e.queue("dlq"), e.queue("queue")
+	e.allowRedrive(dlq, redrive.PermissionByQueue, e.arn(target))
+	return dlq, target
+}
+
+// arn returns a queue's ARN, as kumo reports it.
+func (e *env) arn(url string) string {
+	e.t.Helper()
+	out, err := e.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
+	})
+	require.NoError(e.t, err)
+	arn := out.Attributes[string(types.QueueAttributeNameQueueArn)]
+	require.NotEmpty(e.t, arn)
+	return arn
+}
+
+// allowRedrive sets the RedriveAllowPolicy of dlq: in kumo, which accepts
+// and drops it, and in e.api, which returns it.
+func (e *env) allowRedrive(dlq, permission string, sourceArns ...string) {
+	e.t.Helper()
+	p := map[string]any{"redrivePermission": permission}
+	if sourceArns != nil {
+		p["sourceQueueArns"] = sourceArns
+	}
+	b, err := json.Marshal(p)
+	require.NoError(e.t, err)
+	_, err = e.sqs.SetQueueAttributes(context.Background(), &sqs.SetQueueAttributesInput{
+		QueueUrl: aws.String(dlq), Attributes: map[string]string{string(types.QueueAttributeNameRedriveAllowPolicy): string(b)},
+	})
+	require.NoError(e.t, err)
+	e.api.setAllowPolicy(dlq, string(b))
+}
+
+// kumoSQS is kumo's SQS with the one queue attribute the tool reads that
+// kumo (v0.33) does not keep: RedriveAllowPolicy. SetQueueAttributes
+// accepts it and GetQueueAttributes never returns it, so this client adds
+// the policy a test set (allowRedrive) when kumo's answer lacks it;
+// everything else is kumo's, QueueArn included.
+type kumoSQS struct {
+	*sqs.Client
+	mu    sync.Mutex
+	allow map[string]string // queue URL -> RedriveAllowPolicy
+}
+
+func (k *kumoSQS) setAllowPolicy(url, policy string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.allow[url] = policy
+}
+
+func (k *kumoSQS) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, o ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	out, err := k.Client.GetQueueAttributes(ctx, in, o...)
+	if err != nil {
+		return out, err
+	}
+	const name = string(types.QueueAttributeNameRedriveAllowPolicy)
+	k.mu.Lock()
+	policy, ok := k.allow[aws.ToString(in.QueueUrl)]
+	k.mu.Unlock()
+	wanted := slices.Contains(in.AttributeNames, types.QueueAttributeNameRedriveAllowPolicy) ||
+		slices.Contains(in.AttributeNames, types.QueueAttributeNameAll)
+	if ok && wanted && out.Attributes[name] == "" {
+		attrs := map[string]string{name: policy}
+		for k, v := range out.Attributes {
+			if k != name {
+				attrs[k] = v
+			}
+		}
+		out.Attributes = attrs
+	}
+	return out, nil
+}
+
 // fastOptions make passes quick against kumo: short polls, and two empty
 // receives to decide the queue is empty.
 func fastOptions() []redrive.Option {
@@ -68,7 +152,7 @@ func fastOptions() []redrive.Option {
 
 func (e *env) tool(dlq string, opts ...redrive.Option) *redrive.Tool {
 	e.t.Helper()
-	tool, err := redrive.New(e.sqs, dlq, append(fastOptions(), opts...)...)
+	tool, err := redrive.New(e.api, dlq, append(fastOptions(), opts...)...)
 	require.NoError(e.t, err)
 	return tool
 }

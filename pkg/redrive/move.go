@@ -38,8 +38,15 @@ type MoveOptions struct {
 	// Rate is the most messages sent per second, above 0 and at most
 	// MaxRate; zero means DefaultRate.
 	Rate float64
-	// DryRun counts what would move and moves nothing.
+	// DryRun counts what would move and moves nothing. The target is
+	// checked all the same, so a refused target shows before the real run.
 	DryRun bool
+	// AllowAnyTarget lets the move go ahead when the DLQ's
+	// RedriveAllowPolicy is allowAll or absent, which says nothing about
+	// where its messages belong. template.yaml sets byQueue naming the
+	// delivery queue, so only hand-made queues need it. It never overrides
+	// denyAll or a byQueue policy that does not list To.
+	AllowAnyTarget bool
 	// ConfirmUnconfirmed moves messages of class unconfirmed, after
 	// releasing each record in Ledger. Pass it only after checking that
 	// NovaMed does not hold the records.
@@ -178,13 +185,19 @@ func (o *MoveOptions) selects(r *received) string {
 }
 
 // Move moves the selected dead letters to o.To; see the package doc for the
-// order of operations and the failure policy. The summary is valid whatever
-// the error. An error is returned when the move stopped on a failure (it
-// wraps the first Failure's error), on a receive error, or because ctx
-// ended.
+// order of operations and the failure policy. Before it reads a message it
+// checks o.To against the DLQ's RedriveAllowPolicy (package doc, "The
+// target"); a refusal is a *TargetError matching ErrTargetNotAllowed, and
+// nothing is read or moved. The summary is valid whatever the error. An
+// error is returned when the target is refused, when the move stopped on a
+// failure (it wraps the first Failure's error), on a receive error, or
+// because ctx ended.
 func (t *Tool) Move(ctx context.Context, o MoveOptions) (MoveSummary, error) {
 	sum := MoveSummary{DryRun: o.DryRun, SkippedBy: map[string]int{}}
 	if err := o.validate(t.dlq); err != nil {
+		return sum, err
+	}
+	if _, err := checkTarget(ctx, t.sqs, t.dlq, o.To, o.AllowAnyTarget); err != nil {
 		return sum, err
 	}
 	rate := o.Rate

@@ -105,7 +105,7 @@ func TestMoveFilters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			dlq, target := e.queue("dlq"), e.queue("queue")
+			dlq, target := e.queues()
 			ids := e.mixedDLQ(dlq)
 			tt.opts.To = target
 			sum, err := e.tool(dlq).Move(context.Background(), tt.opts)
@@ -122,7 +122,7 @@ func TestMoveFilters(t *testing.T) {
 
 func TestMoveDryRunMovesNothing(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	ids := e.mixedDLQ(dlq)
 
 	sum, err := e.tool(dlq).Move(context.Background(), redrive.MoveOptions{To: target, DryRun: true})
@@ -136,7 +136,7 @@ func TestMoveDryRunMovesNothing(t *testing.T) {
 
 func TestMoveDryRunCommand(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	ids := e.mixedDLQ(dlq)
 	out, errOut, err := e.run(redrive.Clients{}, "move", "--dlq", dlq, "--to", target, "--dry-run", "--error-class", "permanent", "--max", "1")
 	require.NoError(t, err)
@@ -147,7 +147,7 @@ func TestMoveDryRunCommand(t *testing.T) {
 
 func TestMoveMax(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	ids := map[string]string{}
 	for _, name := range []string{"a", "b", "c", "d", "e"} {
 		ids[name] = e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503})
@@ -181,7 +181,7 @@ func (f *fakeTicker) Stop() {}
 // countingSQS counts sends and deletes and fails the failSend-th send or
 // the failDelete-th delete (1-based; 0 never).
 type countingSQS struct {
-	*sqs.Client
+	*kumoSQS
 	sends, deletes       atomic.Int64
 	failSend, failDelete int64
 }
@@ -204,11 +204,11 @@ func (c *countingSQS) DeleteMessage(ctx context.Context, in *sqs.DeleteMessageIn
 
 func TestMoveRateSendsOnePerTick(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	for range 5 {
 		e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503})
 	}
-	counting := &countingSQS{Client: e.sqs}
+	counting := &countingSQS{kumoSQS: e.api}
 	ticker := &fakeTicker{ch: make(chan time.Time), waits: make(chan struct{})}
 	tool, err := redrive.New(counting, dlq, append(fastOptions(), redrive.WithTicker(func(d time.Duration) redrive.Ticker {
 		ticker.period = d
@@ -247,7 +247,7 @@ func TestMoveRateSendsOnePerTick(t *testing.T) {
 
 func TestMoveInterruptedReleasesWhatItHolds(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	for range 4 {
 		e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503})
 	}
@@ -267,12 +267,12 @@ func TestMoveInterruptedReleasesWhatItHolds(t *testing.T) {
 
 func TestMoveSendFailureStopsWithNothingLost(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	var all []string
 	for range 5 {
 		all = append(all, e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503}))
 	}
-	flaky := &countingSQS{Client: e.sqs, failSend: 3}
+	flaky := &countingSQS{kumoSQS: e.api, failSend: 3}
 	tool, err := redrive.New(flaky, dlq, fastOptions()...)
 	require.NoError(t, err)
 
@@ -303,12 +303,12 @@ func TestMoveSendFailureStopsWithNothingLost(t *testing.T) {
 
 func TestMoveDeleteFailureLeavesTheDocumentedDuplicate(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	var all []string
 	for range 5 {
 		all = append(all, e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503}))
 	}
-	flaky := &countingSQS{Client: e.sqs, failDelete: 3}
+	flaky := &countingSQS{kumoSQS: e.api, failDelete: 3}
 	tool, err := redrive.New(flaky, dlq, fastOptions()...)
 	require.NoError(t, err)
 
@@ -368,7 +368,7 @@ func (e *env) unconfirmedLedger(unconfirmed, delivered string) *ledger.Ledger {
 
 func TestMoveUnconfirmed(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	ids := map[string]string{
 		"unconfirmed": e.put(dlq, dead{class: "unconfirmed", code: "timeout"}),
 		"delivered":   e.put(dlq, dead{class: "unconfirmed", code: "timeout"}),
@@ -416,7 +416,7 @@ func TestMoveUnconfirmed(t *testing.T) {
 
 func TestMoveCommandUnconfirmed(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	ids := map[string]string{
 		"unconfirmed": e.put(dlq, dead{class: "unconfirmed", code: "timeout"}),
 		"delivered":   e.put(dlq, dead{class: "unconfirmed", code: "timeout"}),
@@ -436,7 +436,7 @@ func TestMoveCommandUnconfirmed(t *testing.T) {
 
 func TestMoveCommandPrintsNoRecordValue(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	for i := range 12 {
 		kind := novamed.KindPatient
 		if i%2 == 1 {
@@ -457,7 +457,7 @@ func TestMoveCommandPrintsNoRecordValue(t *testing.T) {
 
 func TestMoveCommandJSON(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503})
 	e.put(dlq, dead{class: "guard", code: "tripwire"})
 

@@ -25,31 +25,40 @@ type NativeMove struct {
 	DestinationArn string `json:"destination_arn"`
 }
 
+// NativeOptions say where MoveNative moves and how fast.
+type NativeOptions struct {
+	// To is the URL of the queue to move to (the delivery queue).
+	To string
+	// Rate is the most messages moved per second, 0 to MaxNativeRate; zero
+	// lets SQS choose.
+	Rate int
+	// AllowAnyTarget lets the move go ahead when the DLQ's
+	// RedriveAllowPolicy is allowAll or absent; see MoveOptions.
+	AllowAnyTarget bool
+}
+
 // MoveNative starts an unfiltered SQS message move task (StartMessageMoveTask)
-// from the DLQ to the queue at to, at most rate messages per second (zero
-// lets SQS choose). It first checks with a Stats pass that the DLQ holds no
-// unconfirmed record (ErrUnconfirmedPresent otherwise). When the endpoint
-// does not implement the operation the error matches ErrNativeUnsupported:
-// fall back to Move.
-func (t *Tool) MoveNative(ctx context.Context, api NativeMoveAPI, to string, rate int) (NativeMove, error) {
+// from the DLQ to the queue at o.To. It first checks the target against the
+// DLQ's RedriveAllowPolicy as Move does (ErrTargetNotAllowed), then with a
+// Stats pass that the DLQ holds no unconfirmed record (ErrUnconfirmedPresent
+// otherwise). When the endpoint does not implement the operation the error
+// matches ErrNativeUnsupported: fall back to Move.
+func (t *Tool) MoveNative(ctx context.Context, api NativeMoveAPI, o NativeOptions) (NativeMove, error) {
 	switch {
 	case api == nil:
 		return NativeMove{}, errors.New("redrive: nil SQS client")
-	case to == "":
+	case o.To == "":
 		return NativeMove{}, fmt.Errorf("%w: --to (or --stack) is required", ErrUsage)
-	case to == t.dlq:
+	case o.To == t.dlq:
 		return NativeMove{}, fmt.Errorf("%w: --to is the dead-letter queue itself", ErrUsage)
-	case rate < 0 || rate > MaxNativeRate:
+	case o.Rate < 0 || o.Rate > MaxNativeRate:
 		return NativeMove{}, fmt.Errorf("%w: --rate must be above 0 and at most %d", ErrUsage, MaxNativeRate)
 	}
-	var nm NativeMove
-	var err error
-	if nm.SourceArn, err = queueArn(ctx, api, t.dlq); err != nil {
+	tg, err := checkTarget(ctx, api, t.dlq, o.To, o.AllowAnyTarget)
+	if err != nil {
 		return NativeMove{}, err
 	}
-	if nm.DestinationArn, err = queueArn(ctx, api, to); err != nil {
-		return NativeMove{}, err
-	}
+	nm := NativeMove{SourceArn: tg.dlqArn, DestinationArn: tg.toArn}
 	st, err := t.Stats(ctx)
 	if err != nil {
 		return NativeMove{}, err
@@ -63,8 +72,8 @@ func (t *Tool) MoveNative(ctx context.Context, api NativeMoveAPI, to string, rat
 		SourceArn:      aws.String(nm.SourceArn),
 		DestinationArn: aws.String(nm.DestinationArn),
 	}
-	if rate > 0 {
-		in.MaxNumberOfMessagesPerSecond = aws.Int32(int32(rate))
+	if o.Rate > 0 {
+		in.MaxNumberOfMessagesPerSecond = aws.Int32(int32(o.Rate))
 	}
 	out, err := api.StartMessageMoveTask(ctx, in)
 	if err != nil {
@@ -74,15 +83,12 @@ func (t *Tool) MoveNative(ctx context.Context, api NativeMoveAPI, to string, rat
 	return nm, nil
 }
 
-func queueArn(ctx context.Context, api NativeMoveAPI, url string) (string, error) {
-	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       aws.String(url),
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
-	})
+func queueArn(ctx context.Context, api QueueAttributesAPI, url string) (string, error) {
+	attrs, err := queueAttributes(ctx, api, url, types.QueueAttributeNameQueueArn)
 	if err != nil {
-		return "", awsErr("GetQueueAttributes", err)
+		return "", err
 	}
-	arn := out.Attributes[string(types.QueueAttributeNameQueueArn)]
+	arn := attrs[string(types.QueueAttributeNameQueueArn)]
 	if arn == "" {
 		return "", &AWSError{Op: "GetQueueAttributes", Code: "NoQueueArn"}
 	}

@@ -13,10 +13,10 @@ import (
 
 func TestMoveNativeUnsupportedByKumo(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503})
 
-	_, err := e.tool(dlq).MoveNative(context.Background(), e.sqs, target, 0)
+	_, err := e.tool(dlq).MoveNative(context.Background(), e.api, redrive.NativeOptions{To: target})
 	require.ErrorIs(t, err, redrive.ErrNativeUnsupported)
 	var awsErr *redrive.AWSError
 	require.ErrorAs(t, err, &awsErr)
@@ -26,7 +26,7 @@ func TestMoveNativeUnsupportedByKumo(t *testing.T) {
 
 func TestMoveNativeCommandFallsBackToTheFilteredMove(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	ids := map[string]string{
 		"clinic":    e.put(dlq, dead{class: "permanent", code: "clinic_not_found", status: 404}),
 		"exhausted": e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503}),
@@ -41,12 +41,12 @@ func TestMoveNativeCommandFallsBackToTheFilteredMove(t *testing.T) {
 
 func TestMoveNativeRefusesUnconfirmed(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503})
 	e.put(dlq, dead{class: "unconfirmed", code: "timeout"})
-	native := &nativeSQS{Client: e.sqs}
+	native := &nativeSQS{kumoSQS: e.api}
 
-	_, err := e.tool(dlq).MoveNative(context.Background(), native, target, 0)
+	_, err := e.tool(dlq).MoveNative(context.Background(), native, redrive.NativeOptions{To: target})
 	require.ErrorIs(t, err, redrive.ErrUnconfirmedPresent)
 	require.Nil(t, native.got, "a move task was started")
 	require.Empty(t, e.contents(target))
@@ -55,7 +55,7 @@ func TestMoveNativeRefusesUnconfirmed(t *testing.T) {
 
 // nativeSQS is kumo with the StartMessageMoveTask it lacks.
 type nativeSQS struct {
-	*sqs.Client
+	*kumoSQS
 	got *sqs.StartMessageMoveTaskInput
 }
 
@@ -66,11 +66,11 @@ func (n *nativeSQS) StartMessageMoveTask(_ context.Context, in *sqs.StartMessage
 
 func TestMoveNativeStartsATask(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503})
-	native := &nativeSQS{Client: e.sqs}
+	native := &nativeSQS{kumoSQS: e.api}
 
-	nm, err := e.tool(dlq).MoveNative(context.Background(), native, target, 50)
+	nm, err := e.tool(dlq).MoveNative(context.Background(), native, redrive.NativeOptions{To: target, Rate: 50})
 	require.NoError(t, err)
 	require.Equal(t, "task-handle-1", nm.TaskHandle)
 	require.Equal(t, "arn:aws:sqs:us-east-1:000000000000:"+e.prefix+"-dlq", nm.SourceArn)
@@ -85,9 +85,9 @@ func TestMoveNativeStartsATask(t *testing.T) {
 	require.Nil(t, native.got.MaxNumberOfMessagesPerSecond, "no --rate: SQS chooses")
 
 	for _, rate := range []int{-1, redrive.MaxNativeRate + 1} {
-		_, err = e.tool(dlq).MoveNative(context.Background(), native, target, rate)
+		_, err = e.tool(dlq).MoveNative(context.Background(), native, redrive.NativeOptions{To: target, Rate: rate})
 		require.ErrorIs(t, err, redrive.ErrUsage)
 	}
-	_, err = e.tool(dlq).MoveNative(context.Background(), native, dlq, 0)
+	_, err = e.tool(dlq).MoveNative(context.Background(), native, redrive.NativeOptions{To: dlq})
 	require.ErrorIs(t, err, redrive.ErrUsage)
 }

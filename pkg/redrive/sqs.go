@@ -9,9 +9,10 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// SQSAPI is the part of the SQS client Stats, Peek and Move use.
-// *sqs.Client implements it.
+// SQSAPI is the part of the SQS client Stats, Peek and Move use (Move
+// checks the target with GetQueueAttributes). *sqs.Client implements it.
 type SQSAPI interface {
+	QueueAttributesAPI
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
@@ -21,7 +22,7 @@ type SQSAPI interface {
 // NativeMoveAPI is the part of the SQS client MoveNative uses.
 // *sqs.Client implements it.
 type NativeMoveAPI interface {
-	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+	QueueAttributesAPI
 	StartMessageMoveTask(ctx context.Context, in *sqs.StartMessageMoveTaskInput, optFns ...func(*sqs.Options)) (*sqs.StartMessageMoveTaskOutput, error)
 }
 

@@ -62,7 +62,7 @@ func TestStackQueues(t *testing.T) {
 
 func TestCommandsFindQueuesByStack(t *testing.T) {
 	e := newEnv(t)
-	dlq, target := e.queue("dlq"), e.queue("queue")
+	dlq, target := e.queues()
 	ids := map[string]string{"exhausted": e.put(dlq, dead{class: "exhausted", code: "http_503", status: 503})}
 	stacks := fakeStacks{"bridge": {"QueueUrl": target, "DeadLetterQueueUrl": dlq}}
 

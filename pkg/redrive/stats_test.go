@@ -22,7 +22,7 @@ func (e *env) run(extra redrive.Clients, args ...string) (stdout, stderr string,
 	require.NoError(e.t, err)
 	cl := extra
 	if cl.SQS == nil {
-		cl.SQS = e.sqs
+		cl.SQS = e.api
 	}
 	if cl.SSM == nil {
 		cl.SSM = e.ssm
