@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -97,7 +98,7 @@ func toEvent(r *http.Request, source string, body []byte, stage string) events.A
 				Method:    r.Method,
 				Path:      r.URL.Path,
 				Protocol:  r.Proto,
-				SourceIP:  strings.Split(r.RemoteAddr, ":")[0],
+				SourceIP:  sourceIP(r.RemoteAddr),
 				UserAgent: r.UserAgent(),
 			},
 		},
@@ -110,4 +111,13 @@ func toEvent(r *http.Request, source string, body []byte, stage string) events.A
 		ev.IsBase64Encoded = true
 	}
 	return ev
+}
+
+// sourceIP is the client address without its port (IPv6 included).
+func sourceIP(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return remote
+	}
+	return host
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"slices"
 	"sync"
 	"time"
 )
@@ -63,8 +64,11 @@ func StartFunction(ctx context.Context, cfg FunctionConfig) (*Function, error) {
 		"--runtime-api-address", runtimeAddr,
 		"--log-level", "error",
 		cfg.Bootstrap)
-	cmd.Env = append(cfg.Env, fmt.Sprintf("AWS_LAMBDA_FUNCTION_TIMEOUT=%d", int(timeout.Seconds())),
-		"AWS_LAMBDA_FUNCTION_NAME="+cfg.Name)
+	// A new slice: cfg.Env is shared by the functions of one stack.
+	cmd.Env = slices.Concat(cfg.Env, []string{
+		fmt.Sprintf("AWS_LAMBDA_FUNCTION_TIMEOUT=%d", int(timeout.Seconds())),
+		"AWS_LAMBDA_FUNCTION_NAME=" + cfg.Name,
+	})
 	cmd.Stdout = cfg.Logs
 	cmd.Stderr = cfg.Logs
 	if err := cmd.Start(); err != nil {

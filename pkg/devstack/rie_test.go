@@ -88,3 +88,9 @@ func TestToEventIsPayloadFormat2(t *testing.T) {
 	assert.Equal(t, "//4=", ev.Body)
 	assert.Equal(t, "POST", ev.RequestContext.HTTP.Method)
 }
+
+func TestSourceIP(t *testing.T) {
+	assert.Equal(t, "127.0.0.1", sourceIP("127.0.0.1:5555"))
+	assert.Equal(t, "::1", sourceIP("[::1]:5555"))
+	assert.Equal(t, "pipe", sourceIP("pipe"))
+}
