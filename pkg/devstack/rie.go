@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -71,6 +72,9 @@ func StartFunction(ctx context.Context, cfg FunctionConfig) (*Function, error) {
 	})
 	cmd.Stdout = cfg.Logs
 	cmd.Stderr = cfg.Logs
+	// Its own process group, so Close stops the emulator and the bootstrap
+	// it started together, whatever state they are in.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("devstack: start %s: %w", cfg.Name, err)
 	}
@@ -126,7 +130,7 @@ func (f *Function) Invoke(ctx context.Context, event any) ([]byte, error) {
 // Close stops the emulator and the function.
 func (f *Function) Close() {
 	if f.cmd.Process != nil {
-		_ = f.cmd.Process.Kill()
+		_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
 	}
 	<-f.done
 }

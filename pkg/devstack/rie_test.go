@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +11,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -93,4 +96,17 @@ func TestSourceIP(t *testing.T) {
 	assert.Equal(t, "127.0.0.1", sourceIP("127.0.0.1:5555"))
 	assert.Equal(t, "::1", sourceIP("[::1]:5555"))
 	assert.Equal(t, "pipe", sourceIP("pipe"))
+}
+
+// TestCloseStopsTheBootstrapToo: the emulator starts the function as its
+// child; Close must leave neither running.
+func TestCloseStopsTheBootstrapToo(t *testing.T) {
+	f := startEcho(t)
+	_, err := f.Invoke(context.Background(), map[string]any{"body": "ok"}) // the bootstrap is running now
+	require.NoError(t, err)
+	group := f.cmd.Process.Pid
+	require.NoError(t, syscall.Kill(-group, 0), "the group exists while the function runs")
+	f.Close()
+	assert.Eventually(t, func() bool { return errors.Is(syscall.Kill(-group, 0), syscall.ESRCH) }, 5*time.Second, 50*time.Millisecond,
+		"no process of the function's group is left")
 }
