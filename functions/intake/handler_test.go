@@ -295,6 +295,27 @@ func TestInvalidPayloads(t *testing.T) {
 	assert.Empty(t, f.messages())
 }
 
+// TestFormWithoutTypeFixedKind: a form source that fixes its kind
+// (formstack: practitioner) accepts a payload without "type", for senders
+// whose form tool cannot add one, and queues a record of the source's kind.
+func TestFormWithoutTypeFixedKind(t *testing.T) {
+	f := newFixture(t)
+	require.Equal(t, novamed.KindPractitioner, f.source("formstack").Definition.Kind)
+	body := mustJSON(t, map[string]any{"event_id": "fs-no-type-1", "fields": map[string]any{
+		"first_name": "Dorothy", "last_name": "Vaughan", "email": "d.vaughan@example.org", "npi_number": "1987654328"}})
+	resp := f.post("formstack", body, nil)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, lastErrorCode(f))
+	a := decodeAnswer(t, resp.Body)
+	require.NotNil(t, a.Records)
+	assert.Equal(t, 1, *a.Records)
+	msgs := f.messages()
+	require.Len(t, msgs, 1)
+	assert.Equal(t, novamed.KindPractitioner, msgs[0].msg.Kind)
+	rec := decodeRecord(t, msgs[0].msg)
+	assert.Equal(t, novamed.KindPractitioner, rec.Kind)
+	assert.NotNil(t, rec.Practitioner, "a practitioner record is queued")
+}
+
 // TestStageGuard checks that PHI reaches the queue only with STAGE=prod and
 // NovaMed's production URL; every other combination queues de-identified
 // records.

@@ -19,6 +19,12 @@
 //     {...}, "event_id": "..."} (event_id optional). Field names go through
 //     Options.FieldMap. With an empty FieldMap, keys that are already NovaMed
 //     field names map to themselves; with a FieldMap, only its keys map.
+//     The record kind: when Options.Kind is set (the source fixes it), type
+//     is optional and an absent, null or empty type means Options.Kind; a
+//     type naming the other kind is a field error at path type (a sender
+//     who meant another record is told so, never overridden). Without
+//     Options.Kind, type is required. A type that is not a string or not
+//     one of the two kinds is always a field error at type.
 //   - [FormatTypeform] ("typeform"): a Typeform form_response webhook. Each
 //     answer is mapped by field.ref through Options.FieldMap; FieldMap keys of
 //     the form "hidden.<name>" map hidden fields. Options.Kind says which

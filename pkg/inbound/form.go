@@ -24,12 +24,12 @@ func parseForm(body []byte, opts Options, p *parsed) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{EventID: eventID(d.EventID.v)}
-	kind := novamed.Kind(d.Type.v)
-	table := tableFor(kind)
-	if table == nil {
+	kind, ok := formKind(d.Type, opts.Kind)
+	if !ok {
 		p.problem("type")
 		return res, nil
 	}
+	table := tableFor(kind)
 	if d.Fields == nil {
 		p.problem("fields")
 		return res, nil
@@ -55,6 +55,28 @@ func parseForm(body []byte, opts Options, p *parsed) (Result, error) {
 	}
 	p.add(rec, src)
 	return res, nil
+}
+
+// formKind decides the record kind of a form payload from its "type" and
+// the source's fixed kind (empty if the source has none). A source with a
+// fixed kind lets senders whose form tool cannot add a "type" field leave
+// it out; a "type" that says otherwise is refused rather than overridden,
+// because the sender meant another record. ok is false when the payload's
+// "type" is malformed, unknown or contradicts fixed, or when neither says.
+func formKind(t jstr, fixed novamed.Kind) (novamed.Kind, bool) {
+	if t.bad {
+		return "", false
+	}
+	// An empty "type" is what a form tool sends for a blank hidden field:
+	// it says nothing, like an absent one.
+	if !t.set || t.v == "" {
+		return fixed, tableFor(fixed) != nil
+	}
+	kind := novamed.Kind(t.v)
+	if tableFor(kind) == nil || fixed != "" && kind != fixed {
+		return "", false
+	}
+	return kind, true
 }
 
 // assign stores one sender value in a record field. Two sender fields that

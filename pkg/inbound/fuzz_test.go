@@ -7,7 +7,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -47,6 +49,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(byte(0), []byte(okPatient))
 	f.Add(byte(0), []byte(`{"resourceType":"Bundle","type":"batch","entry":[{"resource":"x"},{"resource":null}]}`))
 	f.Add(byte(1), []byte(`{"type":"practitioner","fields":{"npi":12}}`))
+	f.Add(byte(1), []byte(`{"fields":{"given_name":"Jo","surname":"Smith","email_address":"jo@example.com","npi":"1234567893"}}`))
 	f.Add(byte(2), []byte(`{"event_type":"form_response","form_response":{"answers":[{"type":"choices","choices":{"labels":[1]},"field":{"ref":"gender"}}]}}`))
 	f.Add(byte(0), []byte(strings.Repeat("[", 33)))
 	f.Add(byte(0), []byte("\xef\xbb\xbf{}"))
@@ -86,7 +89,35 @@ func FuzzParse(f *testing.F) {
 		if res.Skipped < 0 {
 			t.Fatal("negative skipped count")
 		}
+		if fo.format == FormatForm {
+			checkFixedKind(t, body, fo.opts, res)
+		}
 	})
+}
+
+// checkFixedKind: a form payload that parses without a fixed kind carries a
+// valid type. Fixing that kind must change nothing; fixing the other kind
+// must refuse the payload at "type" alone.
+func checkFixedKind(t *testing.T, body []byte, opts Options, want Result) {
+	t.Helper()
+	if len(want.Records) != 1 {
+		t.Fatalf("a form maps to %d records", len(want.Records))
+	}
+	kind := want.Records[0].Kind
+	opts.Kind = kind
+	got, err := Parse(FormatForm, body, opts)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatal("fixing the payload's own kind changed the result")
+	}
+	opts.Kind = novamed.KindPatient
+	if kind == novamed.KindPatient {
+		opts.Kind = novamed.KindPractitioner
+	}
+	_, err = Parse(FormatForm, body, opts)
+	var pe *PayloadError
+	if !errors.As(err, &pe) || !slices.Equal(pe.Fields, []string{"type"}) {
+		t.Fatal("a fixed kind other than the payload's type is not refused at type")
+	}
 }
 
 // The same patient, written as FHIR by encoding/json with whatever escaping

@@ -34,7 +34,10 @@ type Options struct {
 	// FieldMap maps a sender's field name (form) or field.ref (Typeform) to a
 	// NovaMed field name. Unused by FHIR.
 	FieldMap map[string]string
-	// Kind is the record a Typeform form creates. Unused by other formats.
+	// Kind is the record a Typeform form creates (required), or the record
+	// a generic form creates when set: a form payload may then leave out
+	// "type", and one whose "type" names another kind is a field error at
+	// "type". Unused by FHIR.
 	Kind novamed.Kind
 }
 
@@ -120,6 +123,9 @@ func (o Options) Validate(f Format) error {
 	}
 	switch f {
 	case FormatForm:
+		if o.Kind != "" && tableFor(o.Kind) == nil {
+			return fmt.Errorf("%w: Kind is not a NovaMed record kind", ErrInvalidOptions)
+		}
 		for _, target := range o.FieldMap {
 			if !patientFields.has(target) && !practitionerFields.has(target) {
 				return fmt.Errorf("%w: FieldMap targets a field NovaMed does not take from senders", ErrInvalidOptions)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -290,6 +291,73 @@ func TestParseFormErrors(t *testing.T) {
 	})
 }
 
+// A source with a fixed kind (Options.Kind) lets a form payload leave out
+// "type"; a "type" that names another kind is refused at "type", never
+// overridden.
+func TestFormFixedKind(t *testing.T) {
+	const (
+		practitionerFields = `{"given_name":"Dorothy","surname":"Vaughan","email_address":"d.vaughan@example.org","npi":"1234567893"}`
+		patientFields      = `{"given_name":"Jo","surname":"Smith","dob":"1980-02-03","email_address":"jo@example.com"}`
+	)
+	withKind := func(k novamed.Kind) Options {
+		o := formOpts
+		o.Kind = k
+		return o
+	}
+	for _, tt := range []struct {
+		name   string
+		kind   novamed.Kind // Options.Kind
+		typ    string       // the "type" member's JSON value; "" leaves it out
+		fields string
+		want   novamed.Kind // the record's kind on success
+		errs   []string     // the PayloadError paths on failure
+	}{
+		{name: "missing type, fixed practitioner", kind: novamed.KindPractitioner, fields: practitionerFields, want: novamed.KindPractitioner},
+		{name: "missing type, fixed patient", kind: novamed.KindPatient, fields: patientFields, want: novamed.KindPatient},
+		{name: "null type, fixed kind", kind: novamed.KindPractitioner, typ: `null`, fields: practitionerFields, want: novamed.KindPractitioner},
+		{name: "empty type, fixed kind", kind: novamed.KindPractitioner, typ: `""`, fields: practitionerFields, want: novamed.KindPractitioner},
+		{name: "matching type", kind: novamed.KindPractitioner, typ: `"practitioner"`, fields: practitionerFields, want: novamed.KindPractitioner},
+		{name: "type only, no fixed kind", typ: `"patient"`, fields: patientFields, want: novamed.KindPatient},
+		{name: "mismatching type", kind: novamed.KindPractitioner, typ: `"patient"`, fields: patientFields, errs: []string{"type"}},
+		{name: "mismatching type, fixed patient", kind: novamed.KindPatient, typ: `"practitioner"`, fields: practitionerFields, errs: []string{"type"}},
+		{name: "type in another case", kind: novamed.KindPractitioner, typ: `"Practitioner"`, fields: practitionerFields, errs: []string{"type"}},
+		{name: "unknown type, fixed kind", kind: novamed.KindPractitioner, typ: `"nurse"`, fields: practitionerFields, errs: []string{"type"}},
+		{name: "type not a string, fixed kind", kind: novamed.KindPractitioner, typ: `["practitioner"]`, fields: practitionerFields, errs: []string{"type"}},
+		{name: "neither", fields: practitionerFields, errs: []string{"type"}},
+		{name: "neither, null type", typ: `null`, fields: practitionerFields, errs: []string{"type"}},
+		{name: "neither, empty type", typ: `""`, fields: practitionerFields, errs: []string{"type"}},
+		{name: "fixed kind, fields still required", kind: novamed.KindPractitioner, errs: []string{"fields"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"event_id":"fs-1",`
+			if tt.typ != "" {
+				body += `"type":` + tt.typ + `,`
+			}
+			if tt.fields != "" {
+				body += `"fields":` + tt.fields + `,`
+			}
+			body = strings.TrimSuffix(body, ",") + `}`
+			res, err := Parse(FormatForm, []byte(body), withKind(tt.kind))
+			if tt.errs != nil {
+				var pe *PayloadError
+				require.ErrorAs(t, err, &pe)
+				assert.Equal(t, tt.errs, pe.Fields)
+				assert.Empty(t, res.Records)
+				assertNoValues(t, body, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, res.Records, 1)
+			assert.Equal(t, tt.want, res.Records[0].Kind)
+			assert.Equal(t, "fs-1", res.EventID)
+			// The fixed kind changes nothing but where the kind comes from:
+			// the same fields with an explicit type map to the same record.
+			typed := mustParse(t, FormatForm, `{"event_id":"fs-1","type":"`+string(tt.want)+`","fields":`+tt.fields+`}`, formOpts)
+			assert.True(t, reflect.DeepEqual(typed, res), "result differs from the explicitly typed payload's")
+		})
+	}
+}
+
 func TestParseTypeformErrors(t *testing.T) {
 	answers := func(extra string) string {
 		return `{"event_id":"e1","event_type":"form_response","form_response":{"answers":[
@@ -328,10 +396,12 @@ func TestOptionsValidate(t *testing.T) {
 		{"form targets unknown", FormatForm, Options{ClinicID: testClinic, FieldMap: map[string]string{"c": "dob"}}, ErrInvalidOptions},
 		{"typeform without kind", FormatTypeform, Options{ClinicID: testClinic, FieldMap: map[string]string{"a": "email"}}, ErrInvalidOptions},
 		{"typeform without map", FormatTypeform, Options{ClinicID: testClinic, Kind: novamed.KindPatient}, ErrInvalidOptions},
+		{"form with an unknown kind", FormatForm, Options{ClinicID: testClinic, Kind: "nurse"}, ErrInvalidOptions},
 		{"typeform wrong kind field", FormatTypeform, Options{ClinicID: testClinic, Kind: novamed.KindPatient, FieldMap: map[string]string{"n": "npi_number"}}, ErrInvalidOptions},
 		{"fhir ok", FormatFHIR, fhirOpts, nil},
 		{"form ok", FormatForm, formOpts, nil},
 		{"form without map ok", FormatForm, Options{ClinicID: testClinic}, nil},
+		{"form with a kind ok", FormatForm, Options{ClinicID: testClinic, Kind: novamed.KindPractitioner}, nil},
 		{"typeform ok", FormatTypeform, typeformOpts, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
