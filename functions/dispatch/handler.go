@@ -104,6 +104,11 @@ const (
 	// written is unconfirmed (it may have created the record), so a record
 	// that would not have time is left for the next invocation instead.
 	DefaultMinCallTime = 2 * time.Second
+	// DefaultDeferDelay is how long a deferred record (one the invocation
+	// had no time to start) stays invisible before SQS delivers it again,
+	// instead of the queue's visibility timeout. It was never sent, so it
+	// needs no backoff, only a pause before the next invocation takes it.
+	DefaultDeferDelay = time.Second
 	// finalMargin is when, before the deadline, Handle stops waiting for
 	// its workers and reports what is unfinished as failures.
 	finalMargin = 250 * time.Millisecond
@@ -176,6 +181,17 @@ func WithReserve(reserve, minCall time.Duration) Option {
 	}
 }
 
+// WithDeferDelay sets how long a deferred record stays invisible
+// (DefaultDeferDelay); 0 makes it visible again at once. Negative values are
+// ignored; SQS rounds up to whole seconds.
+func WithDeferDelay(d time.Duration) Option {
+	return func(h *Handler) {
+		if d >= 0 {
+			h.deferDelay = min(d, maxVisibility)
+		}
+	}
+}
+
 // Handler is the dispatch function. It is safe for concurrent use (Lambda
 // calls it once at a time; tests and the local stack may not).
 type Handler struct {
@@ -194,6 +210,7 @@ type Handler struct {
 	callTimeout time.Duration
 	reserve     time.Duration
 	minCall     time.Duration
+	deferDelay  time.Duration
 
 	guardMu     sync.Mutex
 	guard       *phi.Guard        // guarded by guardMu; built from guardKey and guardClinic
@@ -220,6 +237,8 @@ func New(cfg Config, deps Deps, opts ...Option) (*Handler, error) {
 		now:     time.Now,
 		reserve: DefaultReserve,
 		minCall: DefaultMinCallTime,
+
+		deferDelay: DefaultDeferDelay,
 	}
 	for _, o := range opts {
 		o(h)
@@ -248,7 +267,8 @@ func (h *Handler) Environment() phi.Environment { return h.env }
 // Handle delivers a batch. It never returns an error: every record's fate is
 // in the partial batch response, so one record's failure never re-delivers
 // the others. Records still unfinished near the deadline are reported as
-// failures (SQS delivers them again), never dropped.
+// failures (SQS delivers them again), never dropped. Records that could not
+// start in time are made visible again after a short delay (deferRecord).
 func (h *Handler) Handle(ctx context.Context, event events.SQSEvent) (events.SQSEventResponse, error) {
 	var resp events.SQSEventResponse
 	n := len(event.Records)
@@ -269,6 +289,8 @@ func (h *Handler) Handle(ctx context.Context, event events.SQSEvent) (events.SQS
 			if ok {
 				defer func() { <-sem }()
 				res = h.process(ctx, b, msg)
+			} else {
+				res = h.deferRecord(ctx, b, msg, res)
 			}
 			h.report(msg, res)
 			results <- done{i, res}
@@ -426,7 +448,7 @@ func (h *Handler) process(ctx context.Context, b *budget, sm events.SQSMessage) 
 	}
 
 	if !b.canStart() {
-		return deferredFor(res)
+		return h.deferRecord(ctx, b, sm, deferredFor(res))
 	}
 	bctx, cancel := b.bookkeeping(ctx)
 	defer cancel()
@@ -735,6 +757,61 @@ func scrubbed(msg string, orig, sent novamed.Record) string {
 	return out
 }
 
+// deferRecord settles a record the invocation had no time to start: it was
+// neither claimed in the ledger nor sent, so it is not a failed attempt and
+// gets no backoff. It is reported as a batch item failure and made visible
+// again after the defer delay instead of the queue's visibility timeout
+// (180 s in template.yaml); if that call fails, the timeout still brings it
+// back.
+//
+// SQS counts every receive in ApproximateReceiveCount, deferred or not, and
+// dispatch cannot give a receive back: re-sending the message as a new one
+// would reset the count of the real attempts too (a record repeatedly short
+// of time would then cycle for ever, outside the redrive policy's bound),
+// and there is no other place that counts attempts. So a deferral is never
+// treated as a failed attempt (no retry, no backoff, no Retried metric), but
+// it does spend one of the queue's receives. When it spent the last one,
+// SQS's redrive policy would move the message on its next receive without
+// attributes, although it was never tried; dispatch dead-letters it here
+// instead, as exhausted with code deadline and the body unchanged, so the
+// operator sees a capacity problem (batches that do not fit the function's
+// time), not a NovaMed refusal, and can redrive it as is: the ledger holds
+// no claim for it, so a redrive delivers it normally.
+func (h *Handler) deferRecord(ctx context.Context, b *budget, sm events.SQSMessage, res result) result {
+	res.attempt = receiveCount(sm)
+	if res.msg == nil {
+		// Deferred before it was read (no worker slot in time): decode it
+		// for the log line and the dead letter's attributes only.
+		if m, err := queue.Decode(sm.Body); err == nil {
+			res.msg = &m
+		}
+	}
+	if res.attempt >= h.cfg.MaxReceiveCount {
+		res.failed = false
+		res.class, res.code = queue.ClassExhausted, "deadline"
+		res.note = "last allowed attempt deferred: no time left before the deadline, never sent"
+		return h.deadLetter(ctx, b, sm, res.msg, res)
+	}
+	bctx, cancel := b.bookkeeping(ctx)
+	defer cancel()
+	if err := h.setVisibility(bctx, sm, h.deferDelay); err != nil {
+		h.log.Warn("dispatch: making a deferred record visible failed", slog.String("message_id", sm.MessageId), slog.String("error", awsclients.ErrorCode(err)))
+		return res
+	}
+	res.retryIn = time.Duration(visibilitySeconds(h.deferDelay)) * time.Second
+	return res
+}
+
+// setVisibility makes a received message visible again after d.
+func (h *Handler) setVisibility(ctx context.Context, sm events.SQSMessage, d time.Duration) error {
+	_, err := h.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl:          aws.String(h.cfg.QueueURL),
+		ReceiptHandle:     aws.String(sm.ReceiptHandle),
+		VisibilityTimeout: visibilitySeconds(d),
+	})
+	return err
+}
+
 // retry reports the record as a batch item failure after setting its
 // visibility for exponential backoff (honouring Retry-After), or
 // dead-letters it as exhausted on the last allowed attempt.
@@ -756,12 +833,7 @@ func (h *Handler) retryAfter(ctx context.Context, b *budget, sm events.SQSMessag
 	h.metrics.Count(MetricRetried, 1)
 	bctx, cancel := b.bookkeeping(ctx)
 	defer cancel()
-	_, err := h.sqs.ChangeMessageVisibility(bctx, &sqs.ChangeMessageVisibilityInput{
-		QueueUrl:          aws.String(h.cfg.QueueURL),
-		ReceiptHandle:     aws.String(sm.ReceiptHandle),
-		VisibilityTimeout: visibilitySeconds(wait),
-	})
-	if err != nil {
+	if err := h.setVisibility(bctx, sm, wait); err != nil {
 		// The message comes back after the queue's visibility timeout.
 		res.retryIn = 0
 		h.log.Warn("dispatch: setting the retry delay failed", slog.String("message_id", sm.MessageId), slog.String("error", awsclients.ErrorCode(err)))

@@ -265,25 +265,6 @@ func TestConnectionRefusedIsRetried(t *testing.T) {
 	assert.Contains(t, e.logs.String(), `"error_code":"network"`)
 }
 
-func TestDeadlineLeavesUnstartedRecordsQueued(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	nm := newSandbox(t)
-	h := e.handler(e.config("dev", nm.URL), nil)
-	msgs := patients(t, "evt-deadline", 4)
-	e.send(msgs...)
-
-	// Less time than the reserve plus the least call time: nothing starts.
-	_, resp := e.run(h, 4, DefaultReserve)
-	assert.Len(t, resp.BatchItemFailures, 4, "reported as failures, not lost")
-	assert.Zero(t, nm.Requests())
-	_, inflight := e.counts(e.queueURL)
-	assert.Equal(t, 4, inflight)
-	for _, m := range msgs {
-		_, err := e.ledger.Record(context.Background(), m.ID)
-		assert.ErrorIs(t, err, ledger.ErrNotFound, "no claim taken")
-	}
-}
-
 func TestDeadlineCutsSlowCalls(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	nm := newSandbox(t)

@@ -114,6 +114,8 @@ type env struct {
 type envOptions struct {
 	maxReceiveCount int // the queue's redrive policy; 0 for none
 	paramTTL        time.Duration
+	// visibilityTimeout is the delivery queue's, 30 s when zero.
+	visibilityTimeout time.Duration
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -133,7 +135,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	dlq, err := e.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name(t, "dlq"))})
 	require.NoError(t, err)
 	e.dlqURL = aws.ToString(dlq.QueueUrl)
-	attrs := map[string]string{"VisibilityTimeout": "30"}
+	vt := o.visibilityTimeout
+	if vt == 0 {
+		vt = 30 * time.Second
+	}
+	attrs := map[string]string{"VisibilityTimeout": strconv.Itoa(int(vt / time.Second))}
 	if o.maxReceiveCount > 0 {
 		a, err := e.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 			QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
@@ -241,6 +247,33 @@ func (e *env) receive(want int) events.SQSEvent {
 		}
 	}
 	require.Len(e.t, ev.Records, want, "messages received from the delivery queue")
+	return ev
+}
+
+// receiveWithin polls the delivery queue until want messages have been
+// received or limit has passed. kumo's long poll wakes only for sent
+// messages, not for in-flight ones whose visibility ends, hence the polling.
+// limit only bounds a failing test: callers pick one well below the queue's
+// visibility timeout, so messages received in time did not come back by it.
+func (e *env) receiveWithin(want int, limit time.Duration) events.SQSEvent {
+	e.t.Helper()
+	var ev events.SQSEvent
+	for stop := time.Now().Add(limit); len(ev.Records) < want && time.Now().Before(stop); {
+		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(e.queueURL),
+			MaxNumberOfMessages:         int32(min(want-len(ev.Records), 10)),
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+			MessageAttributeNames:       []string{"All"},
+		})
+		require.NoError(e.t, err)
+		for _, m := range out.Messages {
+			ev.Records = append(ev.Records, toEventMessage(m))
+		}
+		if len(out.Messages) == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	require.Len(e.t, ev.Records, want, "messages visible again in the delivery queue")
 	return ev
 }
 
