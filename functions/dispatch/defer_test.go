@@ -44,6 +44,7 @@ func TestDeadlineLeavesUnstartedRecordsQueued(t *testing.T) {
 		assert.ErrorIs(t, err, ledger.ErrNotFound, "no claim taken")
 	}
 	assert.Zero(t, e.emfCount(MetricRetried), "a deferral is not a failed attempt")
+	assert.EqualValues(t, 4, e.emfCount(MetricDeferred), "counted, so a batch size that does not fit the timeout shows")
 	assert.Contains(t, e.logs.String(), `"retry_in":1000000000`, "visible again after DefaultDeferDelay")
 
 	back := e.receiveWithin(4, comeBackWithin)

@@ -54,6 +54,10 @@ const (
 	MetricDeidentified    = "Deidentified"
 	MetricUnauthorized    = "Unauthorized"
 	MetricDeliveryLatency = "DeliveryLatency"
+	// MetricDeferred counts records left for a later receive because the
+	// invocation ran out of time: steadily above zero, the batch size does
+	// not fit the function's timeout.
+	MetricDeferred = "Deferred"
 )
 
 // SQSAPI is the part of the SQS client dispatch uses.
@@ -779,6 +783,7 @@ func scrubbed(msg string, orig, sent novamed.Record) string {
 // no claim for it, so a redrive delivers it normally.
 func (h *Handler) deferRecord(ctx context.Context, b *budget, sm events.SQSMessage, res result) result {
 	res.attempt = receiveCount(sm)
+	h.metrics.Count(MetricDeferred, 1)
 	if res.msg == nil {
 		// Deferred before it was read (no worker slot in time): decode it
 		// for the log line and the dead letter's attributes only.
