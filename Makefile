@@ -8,7 +8,7 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags '-s -w'
 
-.PHONY: all test vet staticcheck unit build bench demo local clean \
+.PHONY: all test vet staticcheck unit build bench demo local devstack clean \
 	build-IntakeFunction build-DispatchFunction invoke-intake invoke-dispatch \
 	deploy-dev deploy-prod sign-events check-events redrive lint-template
 
@@ -48,12 +48,19 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## demo: the whole flow on this machine (kumo, the NovaMed sandbox, both functions under the Lambda RIE); exits 0 only if it behaved
-demo:
-	$(GO) run ./cmd/devstack demo
+demo: devstack
+	bin/devstack demo
 
 ## local: the local stack, kept running; prints curl lines that work as printed
-local:
-	$(GO) run ./cmd/devstack local
+local: devstack
+	bin/devstack local
+
+# The local stack links kumo and the AWS SDK: the first build takes minutes on
+# 2 cores, so it shows each package as it compiles.
+devstack:
+	@echo "== building the local stack (the first time takes a few minutes; packages show as they compile)"
+	@mkdir -p bin
+	$(GO) build -v -o bin/devstack ./cmd/devstack
 
 ## sign-events: re-sign events/intake/*.json with the local test secrets (Standard Webhooks signatures last 5 minutes)
 sign-events:
