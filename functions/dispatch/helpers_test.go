@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/novamed/bridge/internal/awstest"
+	"github.com/novamed/bridge/internal/logtest"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/metrics"
 	"github.com/novamed/bridge/pkg/novamed"
@@ -51,24 +52,6 @@ type countingSSM struct {
 func (c *countingSSM) GetParameters(ctx context.Context, in *ssm.GetParametersInput, o ...func(*ssm.Options)) (*ssm.GetParametersOutput, error) {
 	c.calls.Add(1)
 	return c.SSMAPI.GetParameters(ctx, in, o...)
-}
-
-// syncBuffer is a bytes.Buffer safe for the handler's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // ledgerClock is a settable clock for the ledger (lease expiry).
@@ -104,8 +87,8 @@ type env struct {
 	cache    *params.Cache
 	clock    *ledgerClock
 	ledger   *ledger.Ledger
-	logs     *syncBuffer
-	emf      *syncBuffer
+	logs     *logtest.Buffer
+	emf      *logtest.Buffer
 	// lastReceipt is the receipt handle of the last message received.
 	lastReceipt string
 }
@@ -128,8 +111,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 		ssm:   kumoEnv.SSM(),
 		ddb:   kumoEnv.DynamoDB(),
 		clock: &ledgerClock{},
-		logs:  &syncBuffer{},
-		emf:   &syncBuffer{},
+		logs:  &logtest.Buffer{},
+		emf:   &logtest.Buffer{},
 	}
 
 	dlq, err := e.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name(t, "dlq"))})

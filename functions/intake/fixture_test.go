@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/novamed/bridge/internal/awstest"
+	"github.com/novamed/bridge/internal/logtest"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/metrics"
 	"github.com/novamed/bridge/pkg/novamed"
@@ -83,24 +83,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // countingSSM counts the SSM calls the parameter cache makes.
 type countingSSM struct {
 	params.SSMAPI
@@ -152,8 +134,8 @@ type fixture struct {
 	table    string
 	sources  []samples.Source
 	clock    *fakeClock
-	logs     *syncBuffer
-	metrics  *syncBuffer
+	logs     *logtest.Buffer
+	metrics  *logtest.Buffer
 	cache    *params.Cache
 	ledger   *ledger.Ledger
 	handler  *Handler
@@ -180,8 +162,8 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 		table:   name,
 		sources: loadSources(t),
 		clock:   &fakeClock{now: time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)},
-		logs:    &syncBuffer{},
-		metrics: &syncBuffer{},
+		logs:    &logtest.Buffer{},
+		metrics: &logtest.Buffer{},
 	}
 	q, err := f.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
 	require.NoError(t, err)

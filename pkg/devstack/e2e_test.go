@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/internal/logtest"
 	"github.com/novamed/bridge/pkg/queue"
 	"github.com/novamed/bridge/pkg/samples"
 )
@@ -53,31 +54,13 @@ func binaries(t *testing.T) Binaries {
 	return built
 }
 
-// lockedBuffer collects the output of several processes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type e2e struct {
 	*Stack
 	t         *testing.T
 	sources   []samples.Source
 	templates map[string]samples.Template
 	canaries  []string
-	logs      *lockedBuffer
+	logs      *logtest.Buffer
 }
 
 func startE2E(t *testing.T, mutate func(*Options)) *e2e {
@@ -88,7 +71,7 @@ func startE2E(t *testing.T, mutate func(*Options)) *e2e {
 	require.NoError(t, err)
 	ts, err := samples.Templates()
 	require.NoError(t, err)
-	e := &e2e{t: t, sources: sources, templates: map[string]samples.Template{}, canaries: Canaries(ts, sources), logs: &lockedBuffer{}}
+	e := &e2e{t: t, sources: sources, templates: map[string]samples.Template{}, canaries: Canaries(ts, sources), logs: &logtest.Buffer{}}
 	for _, tpl := range ts {
 		e.templates[tpl.Name] = tpl
 	}
