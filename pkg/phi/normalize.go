@@ -43,9 +43,14 @@ func canonicalCase(r rune) rune {
 		}
 		return r
 	}
+	// Only letters stand for the orbit: iota's orbit holds U+0345, a
+	// combining mark, which the skeleton then strips, so "ι" would lose its
+	// letter on a second pass and the skeleton would not be idempotent.
 	m := r
 	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-		m = min(m, f)
+		if unicode.IsLetter(f) {
+			m = min(m, f)
+		}
 	}
 	return unicode.ToLower(m)
 }

@@ -32,6 +32,10 @@ func TestSkeleton(t *testing.T) {
 		{"STRASSE", "strasse"},
 		{"ſam", "sam"},           // long s
 		{"ΟΔΥΣΣΕΥΣ", "οδυσσευσ"}, // final sigma folds with sigma
+		{"ἰ", "ι"},               // iota keeps its letter: its case orbit holds a combining mark
+		{"ι", "ι"},
+		{"ΙΩΑΝΝΗΣ", "ιωαννησ"},
+		{"ι", "ι"}, // prosgegrammeni
 		{"ὀδυσσεύς", "οδυσσευσ"},
 		{"Işık", "isik"}, // dotless i
 		{"IŞIK", "isik"},
