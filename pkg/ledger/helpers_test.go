@@ -22,8 +22,11 @@ type fakeClock struct {
 	now time.Time
 }
 
+// newFakeClock starts at the real time: kumo's TTL reaper deletes items whose
+// expires_at is before the wall clock (every 30 s), so a clock set in the
+// past would make items vanish from a test that runs long enough.
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)}
+	return &fakeClock{now: time.Now().UTC().Truncate(time.Millisecond)}
 }
 
 func (c *fakeClock) Now() time.Time {
