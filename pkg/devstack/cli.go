@@ -114,24 +114,7 @@ func Local(ctx context.Context, root, addr string, out, logs io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Fprintln(out, "== building (the first build takes a few minutes on 2 cores)")
-	bins, err := Build(ctx, dir, prefixWriter(out, "   "))
-	if err != nil {
-		return err
-	}
-	sources, err := LoadLocalSources(root)
-	if err != nil {
-		return err
-	}
-	templates, err := samples.Templates()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "== starting")
-	stack, err := Start(ctx, Options{
-		Name: "local-" + RandomName(), Binaries: bins, Sources: sources,
-		Canaries: Canaries(templates, sources), Logs: logs, FrontAddr: addr,
-	})
+	stack, sources, templates, err := startWithSamples(ctx, root, dir, out, Options{Name: "local-" + RandomName(), Logs: logs, FrontAddr: addr})
 	if err != nil {
 		return err
 	}

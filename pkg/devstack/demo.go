@@ -49,24 +49,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		o.BuildDir = dir
 	}
 	out := o.Out
-	fmt.Fprintln(out, "== building (the first build compiles the AWS SDK and takes a few minutes on 2 cores)")
-	bins, err := Build(ctx, o.BuildDir, prefixWriter(out, "   "))
-	if err != nil {
-		return err
-	}
-	sources, err := LoadLocalSources(o.Root)
-	if err != nil {
-		return err
-	}
-	templates, err := samples.Templates()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "== starting the local stack: kumo (SQS, SSM, DynamoDB), the NovaMed sandbox (Development), intake and dispatch under the Lambda RIE")
-	stack, err := Start(ctx, Options{
-		Name: "demo-" + RandomName(), Binaries: bins, Sources: sources,
-		Canaries: Canaries(templates, sources), Logs: o.Logs,
-	})
+	stack, sources, _, err := startWithSamples(ctx, o.Root, o.BuildDir, out, Options{Name: "demo-" + RandomName(), Logs: o.Logs})
 	if err != nil {
 		return err
 	}
@@ -224,6 +207,30 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	}
 	fmt.Fprintln(out, "== OK: every webhook answered as designed, every record delivered once or dead-lettered with its reason, no PHI reached Development")
 	return nil
+}
+
+// startWithSamples builds the binaries into buildDir, loads the local test
+// sources and the sample templates, and starts a stack seeded with the
+// sources, its sandbox watching for the samples' PHI. opts supplies the rest
+// (name, logs, front address).
+func startWithSamples(ctx context.Context, root, buildDir string, out io.Writer, opts Options) (*Stack, []samples.Source, []samples.Template, error) {
+	fmt.Fprintln(out, "== building (the first build compiles the AWS SDK and takes a few minutes on 2 cores)")
+	bins, err := Build(ctx, buildDir, prefixWriter(out, "   "))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sources, err := LoadLocalSources(root)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	templates, err := samples.Templates()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fmt.Fprintln(out, "== starting the local stack: kumo (SQS, SSM, DynamoDB), the NovaMed sandbox (Development), intake and dispatch under the Lambda RIE")
+	opts.Binaries, opts.Sources, opts.Canaries = bins, sources, Canaries(templates, sources)
+	stack, err := Start(ctx, opts)
+	return stack, sources, templates, err
 }
 
 func findTemplate(built []samples.Built, name string) *samples.Built {
