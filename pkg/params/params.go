@@ -176,6 +176,7 @@ type Cache struct {
 	mu          sync.Mutex
 	values      secrets        // guarded by mu; nil until the first successful load
 	loadedAt    time.Time      // guarded by mu; start of the last successful load
+	generation  uint64         // guarded by mu; successful loads so far
 	failedAt    time.Time      // guarded by mu; end of the last failed load, zero after a success
 	lastErr     error          // guarded by mu; the error of the last failed load
 	forced      *forcedRefresh // guarded by mu; the last forced refresh
@@ -304,7 +305,10 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	c.mu.Unlock()
 
 	c.refreshes.Add(1)
-	_, r.err = c.load(ctx)
+	c.mu.Lock()
+	gen := c.generation
+	c.mu.Unlock()
+	_, r.err = c.load(ctx, gen)
 	close(r.done)
 	return r.err
 }
@@ -366,7 +370,7 @@ func (c *Cache) configured(name string) bool {
 func (c *Cache) current(ctx context.Context) (secrets, error) {
 	now := c.cfg.now()
 	c.mu.Lock()
-	values, loadedAt := c.values, c.loadedAt
+	values, loadedAt, gen := c.values, c.loadedAt, c.generation
 	fresh := values != nil && now.Sub(loadedAt) < c.cfg.ttl
 	backingOff := !c.failedAt.IsZero() && now.Sub(c.failedAt) < c.cfg.minRetryInterval
 	lastErr := c.lastErr
@@ -380,7 +384,7 @@ func (c *Cache) current(ctx context.Context) (secrets, error) {
 		err = lastErr
 	} else {
 		var loaded secrets
-		loaded, err = c.load(ctx)
+		loaded, err = c.load(ctx, gen)
 		if err == nil {
 			return loaded, nil
 		}
@@ -417,11 +421,22 @@ func (c *Cache) warnStale(age time.Duration, err error) {
 // load runs one shared load round and stores its result. Callers that
 // arrive while a round is in flight wait for it; each stops waiting when its
 // own context ends, without cancelling the round for the others.
-func (c *Cache) load(ctx context.Context) (secrets, error) {
+func (c *Cache) load(ctx context.Context, seen uint64) (secrets, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	ch := c.group.DoChan("load", func() (any, error) {
+		// A load that finished after the caller looked (seen) has read
+		// SSM since: serve it rather than call again. Without this check,
+		// a caller that looked just before that load ended would start a
+		// second one.
+		c.mu.Lock()
+		if c.generation != seen && c.values != nil {
+			values := c.values
+			c.mu.Unlock()
+			return values, nil
+		}
+		c.mu.Unlock()
 		started := c.cfg.now()
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.loadTimeout)
 		defer cancel()
@@ -436,6 +451,7 @@ func (c *Cache) load(ctx context.Context) (secrets, error) {
 		}
 		c.loads.Add(1)
 		c.values, c.loadedAt = values, started
+		c.generation++
 		c.failedAt, c.lastErr, c.staleWarned = time.Time{}, nil, false
 		return values, nil
 	})

@@ -292,3 +292,27 @@ func TestCacheConcurrentRefreshesShareOne(t *testing.T) {
 	require.EqualValues(t, 1, st.Refreshes)
 	require.EqualValues(t, 19, st.RefreshesLimited)
 }
+
+// TestLoadAfterAnotherLoadEndedMakesNoCall: a caller that found no fresh
+// values, then reaches the shared load after another load has finished,
+// gets that load's values instead of calling SSM again (the window that let
+// a waiter in TestCacheWaiterCancelDoesNotCancelLoad start a second call).
+// A forced refresh still reads SSM.
+func TestLoadAfterAnotherLoadEndedMakesNoCall(t *testing.T) {
+	fake := &fakeSSM{values: map[string]string{testPrefix + "/api-key": secretValue}}
+	c, err := New(fake, testPrefix, WithNames("api-key"))
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	_, err = c.load(ctx, 0) // the first load: generation 0 -> 1
+	require.NoError(t, err)
+	values, err := c.load(ctx, 0) // looked before it ended
+	require.NoError(t, err)
+	v, ok := values.lookup("api-key")
+	require.True(t, ok)
+	require.Equal(t, secretValue, v)
+	require.Equal(t, 1, fake.callCount(), "no second call for a caller that looked before the first load ended")
+
+	require.NoError(t, c.Refresh(ctx))
+	require.Equal(t, 2, fake.callCount(), "a forced refresh reads SSM")
+}
