@@ -13,13 +13,19 @@ func ExampleParse() {
 		"name":[{"use":"official","family":"Doe","given":["Jane"]}],
 		"telecom":[{"system":"email","value":"jane@example.com"}],"birthDate":"1984"}`)
 
-	_, err := inbound.Parse(inbound.FormatFHIR, body, opts)
-	var pe *inbound.PayloadError
-	if errors.As(err, &pe) {
-		fmt.Println("400, fields:", pe.Fields) // paths, never values
+	res, err := inbound.Parse(inbound.FormatFHIR, body, opts)
+	if err == nil && res.Records[0].Hold != nil {
+		// Held, not refused: paths, never values.
+		fmt.Println("held:", res.Records[0].Hold.Reason, res.Records[0].Hold.Fields)
 	}
 
-	res, err := inbound.Parse(inbound.FormatFHIR, []byte(`{"resourceType":"Bundle","id":"b-1","type":"batch","entry":[
+	_, err = inbound.Parse(inbound.FormatFHIR, []byte(`{"resourceType":"Observation"}`), opts)
+	var pe *inbound.PayloadError
+	if errors.As(err, &pe) {
+		fmt.Println("400, fields:", pe.Fields) // not a format the source takes
+	}
+
+	res, err = inbound.Parse(inbound.FormatFHIR, []byte(`{"resourceType":"Bundle","id":"b-1","type":"batch","entry":[
 		{"resource":{"resourceType":"Patient","name":[{"family":"Doe","given":["Jane"]}],
 		 "telecom":[{"system":"email","value":"jane@example.com"}],"birthDate":"1984-05-06"}},
 		{"resource":{"resourceType":"Observation","status":"final"}}]}`), opts)
@@ -27,6 +33,7 @@ func ExampleParse() {
 		fmt.Println("event", res.EventID, "records", len(res.Records), "kind", res.Records[0].Kind, "skipped", res.Skipped)
 	}
 	// Output:
-	// 400, fields: [birthDate]
+	// held: partial_birth_date [birthDate]
+	// 400, fields: [resourceType]
 	// event b-1 records 1 kind patient skipped 1
 }

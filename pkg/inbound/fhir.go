@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -41,13 +42,31 @@ type resource struct {
 	Identifier    []identifier    `json:"identifier"`
 	Qualification []qualification `json:"qualification"`
 
+	// Patient only: a deceased person or an animal never becomes a chart.
+	// Raw, because only their presence and truth matter.
+	DeceasedBoolean  json.RawMessage `json:"deceasedBoolean"`
+	DeceasedDateTime json.RawMessage `json:"deceasedDateTime"`
+	Extension        []extension     `json:"extension"`
+
 	// Parameters (R4 backport subscription status).
 	Parameter []parameter `json:"parameter"`
 
 	// SubscriptionStatus (R4B and R5).
 	Subscription      reference           `json:"subscription"`
 	NotificationEvent []notificationEvent `json:"notificationEvent"`
+
+	// MessageHeader.focus and Composition.subject (a Reference in R4, a
+	// list in R5).
+	Focus   []reference     `json:"focus"`
+	Subject json.RawMessage `json:"subject"`
 }
+
+type extension struct {
+	URL jstr `json:"url"`
+}
+
+// extAnimal marks a veterinary patient.
+const extAnimal = "http://hl7.org/fhir/StructureDefinition/patient-animal"
 
 // relevantFields are the top-level fields each resource type uses; type
 // errors elsewhere belong to fields the bridge does not read.
@@ -60,29 +79,45 @@ var relevantFields = map[string]map[string]bool{
 }
 
 type entry struct {
+	FullURL jstr `json:"fullUrl"`
 	// Resource is decoded separately, once its position is known, so its
 	// error paths carry the entry index.
 	Resource json.RawMessage `json:"resource"`
+	Request  struct {
+		Method jstr `json:"method"`
+	} `json:"request"`
+	Search struct {
+		Mode jstr `json:"mode"`
+	} `json:"search"`
+}
+
+type period struct {
+	End jstr `json:"end"`
 }
 
 type humanName struct {
-	Use    jstr `json:"use"`
-	Family jstr `json:"family"`
-	Given  strs `json:"given"`
+	Use    jstr   `json:"use"`
+	Text   jstr   `json:"text"`
+	Family jstr   `json:"family"`
+	Given  strs   `json:"given"`
+	Period period `json:"period"`
 }
 
 type contactPoint struct {
-	System jstr `json:"system"`
-	Value  jstr `json:"value"`
-	Use    jstr `json:"use"`
+	System jstr   `json:"system"`
+	Value  jstr   `json:"value"`
+	Use    jstr   `json:"use"`
+	Period period `json:"period"`
 }
 
 type address struct {
-	Use        jstr `json:"use"`
-	Line       strs `json:"line"`
-	City       jstr `json:"city"`
-	State      jstr `json:"state"`
-	PostalCode jstr `json:"postalCode"`
+	Use        jstr   `json:"use"`
+	Line       strs   `json:"line"`
+	City       jstr   `json:"city"`
+	State      jstr   `json:"state"`
+	PostalCode jstr   `json:"postalCode"`
+	Country    jstr   `json:"country"`
+	Period     period `json:"period"`
 }
 
 type identifier struct {
@@ -132,151 +167,8 @@ func (p *parameter) number() string {
 }
 
 type notificationEvent struct {
-	EventNumber jscalar `json:"eventNumber"`
-}
-
-func parseFHIR(body []byte, opts Options, p *parsed) (Result, error) {
-	var r resource
-	err := json.Unmarshal(body, &r)
-	rt := r.ResourceType.v
-	if err := decodeErr(err, p, "", relevantTo(rt)); err != nil {
-		return Result{}, err
-	}
-	switch rt {
-	case resPatient, resPractitioner:
-		mapResource(&r, "", opts, p)
-		return Result{}, nil
-	case resBundle:
-		return parseBundle(&r, opts, p)
-	default:
-		p.problem("resourceType")
-		return Result{}, nil
-	}
-}
-
-func relevantTo(resourceType string) func(string) bool {
-	return func(top string) bool { return relevantFields[resourceType][top] }
-}
-
-// Bundle types whose entries are all mapped.
-var plainBundles = map[string]bool{"transaction": true, "batch": true, "collection": true, "searchset": true}
-
-func parseBundle(b *resource, opts Options, p *parsed) (Result, error) {
-	res := Result{EventID: eventID(b.ID.v)}
-	typ := b.Type.v
-	if !plainBundles[typ] && typ != "history" {
-		p.problem("type")
-		return Result{}, nil
-	}
-	if len(b.Entry) == 0 {
-		p.problem("entry")
-		return Result{}, nil
-	}
-	first := 0
-	if typ == "history" {
-		// Only subscription notifications: a plain history bundle holds
-		// several versions of one resource, which NovaMed would create twice.
-		n, id, err := notification(b.Entry[0].Resource, p)
-		if err != nil || p.failed() {
-			return Result{}, err
-		}
-		res.Notification = n
-		if id != "" {
-			res.EventID = eventID(id)
-		}
-		first = 1
-		if n.StatusOnly() {
-			res.Skipped = len(b.Entry) - 1
-			return res, nil
-		}
-	}
-	var r resource
-	for i := first; i < len(b.Entry); i++ {
-		raw := b.Entry[i].Resource
-		if len(raw) == 0 || raw[0] == 'n' {
-			res.Skipped++ // a delete, or an id-only notification
-			continue
-		}
-		prefix := "entry[" + strconv.Itoa(i) + "].resource."
-		if raw[0] != '{' {
-			p.problem(strings.TrimSuffix(prefix, "."))
-			continue
-		}
-		r = resource{}
-		err := json.Unmarshal(raw, &r)
-		rt := r.ResourceType.v
-		if rt != resPatient && rt != resPractitioner {
-			res.Skipped++
-			continue
-		}
-		if err := decodeErr(err, p, prefix, relevantTo(rt)); err != nil {
-			return Result{}, err
-		}
-		mapResource(&r, prefix, opts, p)
-	}
-	return res, nil
-}
-
-// notification reads the status resource that opens a notification bundle
-// and returns its type and an event id built from the subscription and the
-// event numbers (stable across the sender's retries, unlike Bundle.id).
-func notification(raw json.RawMessage, p *parsed) (Notification, string, error) {
-	const prefix = "entry[0].resource."
-	if len(raw) == 0 || raw[0] != '{' {
-		p.problem("entry[0].resource")
-		return "", "", nil
-	}
-	var r resource
-	err := json.Unmarshal(raw, &r)
-	rt := r.ResourceType.v
-	if err := decodeErr(err, p, prefix, relevantTo(rt)); err != nil {
-		return "", "", err
-	}
-	var (
-		typ, typPath, sub string
-		events            []string
-	)
-	switch rt {
-	case "Parameters":
-		typPath = prefix + "parameter"
-		for i := range r.Parameter {
-			prm := &r.Parameter[i]
-			switch prm.Name.v {
-			case "type":
-				typ, typPath = prm.ValueCode.v, prefix+"parameter["+strconv.Itoa(i)+"].valueCode"
-			case "subscription":
-				sub = prm.ValueReference.Reference.v
-			case "notification-event":
-				for j := range prm.Part {
-					if prm.Part[j].Name.v == "event-number" {
-						events = append(events, prm.Part[j].number())
-					}
-				}
-			}
-		}
-	case "SubscriptionStatus":
-		typ, typPath = r.Type.v, prefix+"type"
-		sub = r.Subscription.Reference.v
-		for _, e := range r.NotificationEvent {
-			events = append(events, e.EventNumber.v)
-		}
-	default:
-		// A history bundle that is not a subscription notification.
-		p.problem("type")
-		return "", "", nil
-	}
-	n := Notification(typ)
-	switch n {
-	case NotificationHandshake, NotificationHeartbeat, NotificationEvent, NotificationQueryStatus, NotificationQueryEvent:
-	default:
-		p.problem(typPath)
-		return "", "", nil
-	}
-	id := ""
-	if sub != "" && len(events) > 0 {
-		id = sub + "#" + strings.Join(events, ",")
-	}
-	return n, id, nil
+	EventNumber jscalar   `json:"eventNumber"`
+	Focus       reference `json:"focus"`
 }
 
 // fhirSource records which elements a record's fields came from; paths are
@@ -286,6 +178,7 @@ type fhirSource struct {
 	name, email, phone, addr, npi      int
 	license, licenseQual, dea, deaQual int
 	hasGiven                           bool
+	textName                           bool // the name came from name[i].text
 	lineCount                          int
 }
 
@@ -307,6 +200,9 @@ func (s *fhirSource) path(field string) string {
 		if s.name < 0 {
 			return idx("name", -1)
 		}
+		if s.textName {
+			return idx("name", s.name) + ".text"
+		}
 		if !s.hasGiven {
 			return idx("name", s.name) + ".given"
 		}
@@ -314,6 +210,9 @@ func (s *fhirSource) path(field string) string {
 	case "last_name":
 		if s.name < 0 {
 			return idx("name", -1)
+		}
+		if s.textName {
+			return idx("name", s.name) + ".text"
 		}
 		return idx("name", s.name) + ".family"
 	case "date_of_birth":
@@ -354,8 +253,8 @@ func (s *fhirSource) path(field string) string {
 }
 
 // mapResource maps a Patient or Practitioner to a record. Only the elements
-// NovaMed takes are read.
-func mapResource(r *resource, prefix string, opts Options, p *parsed) {
+// NovaMed takes are read. fullURL is the bundle entry's, if any.
+func mapResource(r *resource, prefix, fullURL string, opts Options, p *parsed) {
 	src := &fhirSource{prefix: prefix, name: -1, email: -1, phone: -1, addr: -1, npi: -1,
 		license: -1, licenseQual: -1, dea: -1, deaQual: -1}
 	str := func(s jstr, path string) string {
@@ -376,6 +275,15 @@ func mapResource(r *resource, prefix string, opts Options, p *parsed) {
 		if len(n.Given.items) > 0 {
 			src.hasGiven = true
 			first = str(n.Given.items[0], base+".given[0]")
+		}
+		if strings.TrimSpace(first) == "" && strings.TrimSpace(last) == "" {
+			// A name given only as text: the first word is the given
+			// name, the last the family name; words between are middle
+			// names, which NovaMed has no field for.
+			if words := strings.Fields(normalize("", str(n.Text, base+".text"))); len(words) >= 2 {
+				first, last = words[0], words[len(words)-1]
+				src.textName = true
+			}
 		}
 	}
 	if i := pickTelecom(r.Telecom, "email"); i >= 0 {
@@ -402,9 +310,10 @@ func mapResource(r *resource, prefix string, opts Options, p *parsed) {
 				pr.NPINumber = normalize("npi_number", str(id.Value, "identifier["+strconv.Itoa(i)+"].value"))
 			}
 		}
-		pr.LicenseNumber = credential(r, idTypeLicense, &src.license, &src.licenseQual, str)
-		pr.DEANumber = credential(r, idTypeDEA, &src.dea, &src.deaQual, str)
-		p.add(novamed.Record{Kind: novamed.KindPractitioner, Practitioner: pr}, src)
+		pr.LicenseNumber = normalize("license_number", credential(r, idTypeLicense, &src.license, &src.licenseQual, str))
+		pr.DEANumber = normalize("dea_number", credential(r, idTypeDEA, &src.dea, &src.deaQual, str))
+		s := p.add(novamed.Record{Kind: novamed.KindPractitioner, Practitioner: pr}, src)
+		s.subject = subjectOf(resPractitioner, r.ID.v, fullURL)
 		return
 	}
 
@@ -417,7 +326,12 @@ func mapResource(r *resource, prefix string, opts Options, p *parsed) {
 		Gender:      normalize("gender", str(r.Gender, "gender")),
 		Phone:       normalize("phone", phone),
 	}
-	if i := pickAddress(r.Address); i >= 0 {
+	i, shippable := pickAddress(r.Address)
+	if i >= 0 && !shippable {
+		// Abroad: NovaMed ships only within the US. Dropped whole.
+		p.dropLater = append(p.dropLater, prefix+"address["+strconv.Itoa(i)+"]")
+	}
+	if i >= 0 && shippable {
 		a := &r.Address[i]
 		src.addr = i
 		base := "address[" + strconv.Itoa(i) + "]"
@@ -427,7 +341,7 @@ func mapResource(r *resource, prefix string, opts Options, p *parsed) {
 		src.lineCount = len(a.Line.items)
 		var rest []string
 		for j, l := range a.Line.items {
-			v := strings.TrimSpace(str(l, base+".line["+strconv.Itoa(j)+"]"))
+			v := normalize("address_line1", str(l, base+".line["+strconv.Itoa(j)+"]"))
 			if j == 0 {
 				pt.AddressLine1 = v
 			} else if v != "" {
@@ -439,36 +353,117 @@ func mapResource(r *resource, prefix string, opts Options, p *parsed) {
 		pt.State = normalize("state", str(a.State, base+".state"))
 		pt.Zip = normalize("zip", str(a.PostalCode, base+".postalCode"))
 	}
-	p.add(novamed.Record{Kind: novamed.KindPatient, Patient: pt}, src)
+	s := p.add(novamed.Record{Kind: novamed.KindPatient, Patient: pt}, src)
+	s.subject = subjectOf(resPatient, r.ID.v, fullURL)
+	s.dropped, p.dropLater = p.dropLater, nil
+	switch {
+	case isTrue(r.DeceasedBoolean) || isPresent(r.DeceasedDateTime):
+		field := "deceasedBoolean"
+		if isPresent(r.DeceasedDateTime) {
+			field = "deceasedDateTime"
+		}
+		s.hold = &Hold{Reason: HoldDeceased, Fields: []string{prefix + field}}
+	case hasExtension(r.Extension, extAnimal):
+		s.hold = &Hold{Reason: HoldNonHuman, Fields: []string{prefix + "extension"}}
+	}
 }
 
-// pickName prefers the official name, then the first name not marked old.
+func isTrue(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "true" }
+
+func isPresent(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && string(raw) != "null" && string(raw) != `""`
+}
+
+func hasExtension(exts []extension, url string) bool {
+	for _, e := range exts {
+		if e.URL.v == url {
+			return true
+		}
+	}
+	return false
+}
+
+// subjectOf names a resource within its source: Type/id from the logical
+// id, else from a fullUrl ending in Type/id. A urn:uuid fullUrl names the
+// resource only within one bundle, so it names no subject.
+func subjectOf(typ, id, fullURL string) string {
+	if validID(id) {
+		return typ + "/" + id
+	}
+	rest, ok := strings.CutPrefix(fullURL, typ+"/")
+	if j := strings.LastIndex(fullURL, "/"+typ+"/"); j >= 0 {
+		rest, ok = fullURL[j+len(typ)+2:], true
+	}
+	if rest, _, _ = strings.Cut(rest, "/_history"); ok && validID(rest) {
+		return typ + "/" + rest
+	}
+	return ""
+}
+
+// validID reports a FHIR logical id: [A-Za-z0-9-.]{1,64}.
+func validID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// pickName prefers the official name, then the usual one, then the first
+// not marked old or ended.
 func pickName(names []humanName) int {
-	fallback := -1
+	usual, fallback := -1, -1
 	for i := range names {
 		switch names[i].Use.v {
 		case "official":
 			return i
+		case "usual":
+			if usual < 0 {
+				usual = i
+			}
 		case "old":
 		default:
-			if fallback < 0 {
+			if fallback < 0 && !ended(names[i].Period) {
 				fallback = i
 			}
 		}
 	}
-	if fallback < 0 && len(names) > 0 {
+	switch {
+	case usual >= 0:
+		return usual
+	case fallback >= 0:
+		return fallback
+	case len(names) > 0:
 		return 0
 	}
-	return fallback
+	return -1
+}
+
+// ended reports a period whose end is in the past. FHIR dates and
+// dateTimes compare as text as long as the prefix is compared.
+func ended(p period) bool {
+	end := p.End.v
+	if len(end) < 4 {
+		return false
+	}
+	today := nowFunc().UTC().Format("2006-01-02")
+	return end[:min(len(end), 10)] < today[:min(len(end), 10)]
 }
 
 // pickTelecom returns the contact point of the system to use: home or
-// mobile first, else the first one not marked old. Old ones are never used.
+// mobile first, else the first one not marked old. Old and ended ones are
+// never used.
 func pickTelecom(tel []contactPoint, system string) int {
 	fallback := -1
 	for i := range tel {
 		t := &tel[i]
-		if t.System.v != system || t.Use.v == "old" || (!t.Value.set && !t.Value.bad) {
+		if t.System.v != system || t.Use.v == "old" || ended(t.Period) || (!t.Value.set && !t.Value.bad) {
 			continue
 		}
 		if t.Use.v == "home" || t.Use.v == "mobile" {
@@ -481,21 +476,46 @@ func pickTelecom(tel []contactPoint, system string) int {
 	return fallback
 }
 
-// pickAddress prefers the home address, then the first not marked old.
-func pickAddress(addrs []address) int {
-	fallback := -1
+// pickAddress chooses the address to ship to: a current one (not old, not
+// ended) in the US, home first. When the only current addresses are
+// abroad, it returns the preferred one with shippable false, so the
+// caller can say it was dropped.
+func pickAddress(addrs []address) (int, bool) {
+	home, us, abroad := -1, -1, -1
 	for i := range addrs {
-		switch addrs[i].Use.v {
-		case "home":
-			return i
-		case "old":
-		default:
-			if fallback < 0 {
-				fallback = i
+		a := &addrs[i]
+		if a.Use.v == "old" || ended(a.Period) {
+			continue
+		}
+		if !inUS(a.Country.v) {
+			if abroad < 0 {
+				abroad = i
 			}
+			continue
+		}
+		if a.Use.v == "home" && home < 0 {
+			home = i
+		}
+		if us < 0 {
+			us = i
 		}
 	}
-	return fallback
+	switch {
+	case home >= 0:
+		return home, true
+	case us >= 0:
+		return us, true
+	}
+	return abroad, false
+}
+
+// inUS reports whether an address's country is the US (or not given).
+func inUS(country string) bool {
+	switch strings.ToUpper(strings.Join(strings.Fields(strings.ReplaceAll(country, ".", "")), " ")) {
+	case "", "US", "USA", "UNITED STATES", "UNITED STATES OF AMERICA", "AMERICA", "840":
+		return true
+	}
+	return false
 }
 
 // credential finds an identifier typed with HL7 v2 table 0203 code, on the

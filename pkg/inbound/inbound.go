@@ -3,11 +3,8 @@ package inbound
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/novamed/bridge/pkg/novamed"
@@ -62,19 +59,73 @@ func (n Notification) StatusOnly() bool {
 
 // Result is what a payload maps to.
 type Result struct {
-	// Records are the NovaMed request bodies, in payload order. Every one
-	// passed Record.Validate.
-	Records []novamed.Record
+	// Records are the people the payload describes, in payload order: each
+	// a NovaMed request body, normalised, with the optional fields that
+	// stayed invalid removed (Dropped), and, when NovaMed cannot take it as
+	// it stands, the reason it is held (Hold).
+	Records []Record
 	// Skipped counts what was left out: bundle entries of other resource
-	// types or without a resource, form fields and Typeform answers that map
-	// to nothing. Their names are not kept.
-	Skipped int
+	// types, without a resource, or not records by the bundle's rules; form
+	// fields and Typeform answers that map to nothing. Their names are not
+	// kept. SkippedBy counts the same by reason (a slug).
+	Skipped   int
+	SkippedBy map[string]int
+	// References are what an id-only (or empty) subscription notification
+	// points at, or the focus of a full-resource notification that is not a
+	// Patient or Practitioner: relative references such as
+	// "Encounter/86009987", for a source that can fetch them from its FHIR
+	// server. Nil for everything else.
+	References []string
 	// Notification is set for FHIR subscription notification bundles.
 	Notification Notification
-	// EventID is the sender's own event id, for deduplication; empty if the
-	// payload has none. It is safe to log (see the package doc).
+	// EventID is the id the payload gives itself (Bundle.id, Typeform
+	// event_id, ...), safe to log. It is information only: the bridge's
+	// event id never relies on it alone (see queue.EventID), because a
+	// payload field cannot prove that two bodies are the same event.
 	EventID string
 }
+
+// skip counts one entry left out for reason.
+func (r *Result) skip(reason string) {
+	r.Skipped++
+	if r.SkippedBy == nil {
+		r.SkippedBy = map[string]int{}
+	}
+	r.SkippedBy[reason]++
+}
+
+// Record is one person the payload describes.
+type Record struct {
+	novamed.Record
+	// Hold is nil when NovaMed can take the record; otherwise it says why
+	// not, and the record is held (dead-lettered as class held), not sent.
+	Hold *Hold
+	// Dropped are the payload paths of optional fields that were still
+	// invalid after normalisation and were left out of the record.
+	Dropped []string
+	// Subject names the person within the source, for one NovaMed chart
+	// per person: "Patient/<id>" or "Practitioner/<id>" for a FHIR resource
+	// with a logical id; empty when the payload gives none (the event is
+	// then the subject). Never a value of the record.
+	Subject string
+}
+
+// Hold says why a record cannot become a NovaMed chart as it stands.
+type Hold struct {
+	// Reason is a slug: missing_email, missing_birth_date,
+	// partial_birth_date, invalid_birth_date, missing_name, invalid_name,
+	// missing_npi, invalid_npi, invalid_email, deceased, non_human,
+	// missing_<field>, invalid_<field>.
+	Reason string
+	// Fields are the payload paths at fault (never values).
+	Fields []string
+}
+
+// Reasons a record is held that are not about one field.
+const (
+	HoldDeceased = "deceased"
+	HoldNonHuman = "non_human"
+)
 
 // MaxDepth is the deepest JSON nesting Parse accepts. Real FHIR resources
 // stay well under it; the limit stops stack and CPU abuse before decoding.
@@ -104,8 +155,22 @@ type PayloadError struct {
 	// Fields are paths into the payload (name[0].family, birthDate,
 	// entry[1].resource.telecom, form_response.answers[2]), or
 	// records[<i>].<novamed field> for a required value the payload has no
-	// place for. "$" is the payload itself. Never values.
+	// place for. "$" is the payload itself. Never values. At most
+	// MaxErrorFields; More counts the rest.
 	Fields []string
+	More   int
+}
+
+// MaxErrorFields bounds the paths an error lists: enough to fix a payload,
+// never a second copy of a large one.
+const MaxErrorFields = 20
+
+// newPayloadError lists paths, at most MaxErrorFields of them.
+func newPayloadError(paths []string) *PayloadError {
+	if len(paths) > MaxErrorFields {
+		return &PayloadError{Fields: paths[:MaxErrorFields:MaxErrorFields], More: len(paths) - MaxErrorFields}
+	}
+	return &PayloadError{Fields: paths}
 }
 
 func (e *PayloadError) Error() string {
@@ -146,156 +211,6 @@ func (o Options) Validate(f Format) error {
 		}
 	}
 	return nil
-}
-
-// Parse maps a webhook body of the given format to NovaMed records.
-//
-// Errors: ErrNotJSON, ErrMalformedJSON, ErrTooDeep, *PayloadError (sender
-// errors), ErrUnknownFormat and ErrInvalidOptions (configuration errors). On
-// error the Result is empty.
-func Parse(format Format, body []byte, opts Options) (Result, error) {
-	if err := opts.Validate(format); err != nil {
-		return Result{}, err
-	}
-	body, err := checkJSON(body)
-	if err != nil {
-		return Result{}, err
-	}
-	var (
-		p   parsed
-		res Result
-	)
-	switch format {
-	case FormatFHIR:
-		res, err = parseFHIR(body, opts, &p)
-	case FormatForm:
-		res, err = parseForm(body, opts, &p)
-	case FormatTypeform:
-		res, err = parseTypeform(body, opts, &p)
-	}
-	if err != nil {
-		return Result{}, err
-	}
-	if err := p.finish(); err != nil {
-		return Result{}, err
-	}
-	res.Records = p.records()
-	return res, nil
-}
-
-// source says where a record's fields came from, for error paths.
-type source interface {
-	// path returns the payload path of a NovaMed field, or "" if the
-	// payload has no place for it.
-	path(field string) string
-}
-
-type sourced struct {
-	rec novamed.Record
-	src source
-}
-
-// parsed collects the mapped records and the problem paths of a payload.
-type parsed struct {
-	recs     []sourced
-	problems []problem
-}
-
-// problem is a failing path and the record it belongs to, so that mapping
-// and validation problems come out in payload order.
-type problem struct {
-	rec  int
-	path string
-}
-
-// problem records a failing path against the record being mapped.
-func (p *parsed) problem(path string) { p.problemAt(len(p.recs), path) }
-
-func (p *parsed) problemAt(rec int, path string) {
-	for _, q := range p.problems {
-		if q.path == path {
-			return
-		}
-	}
-	p.problems = append(p.problems, problem{rec, path})
-}
-
-func (p *parsed) failed() bool { return len(p.problems) > 0 }
-
-func (p *parsed) add(rec novamed.Record, src source) {
-	p.recs = append(p.recs, sourced{rec, src})
-}
-
-// finish validates every record and turns all problems into one error.
-func (p *parsed) finish() error {
-	for i, r := range p.recs {
-		err := r.rec.Validate()
-		if err == nil {
-			continue
-		}
-		var ve *novamed.ValidationError
-		if !errors.As(err, &ve) {
-			p.problemAt(i, "records["+strconv.Itoa(i)+"]")
-			continue
-		}
-		for _, f := range ve.Fields {
-			path := r.src.path(f.Field)
-			if path == "" {
-				path = "records[" + strconv.Itoa(i) + "]." + f.Field
-			}
-			p.problemAt(i, path)
-		}
-	}
-	if !p.failed() {
-		return nil
-	}
-	slices.SortStableFunc(p.problems, func(a, b problem) int { return a.rec - b.rec })
-	fields := make([]string, len(p.problems))
-	for i, q := range p.problems {
-		fields[i] = q.path
-	}
-	return &PayloadError{Fields: fields}
-}
-
-func (p *parsed) records() []novamed.Record {
-	if len(p.recs) == 0 {
-		return nil
-	}
-	out := make([]novamed.Record, len(p.recs))
-	for i, r := range p.recs {
-		out[i] = r.rec
-	}
-	return out
-}
-
-// decodeErr turns an encoding/json error into a Parse error. Type errors
-// become problems at their path (prefixed), when relevant says the path
-// matters; a type error on the payload itself is the "$" problem.
-func decodeErr(err error, p *parsed, prefix string, relevant func(top string) bool) error {
-	if err == nil {
-		return nil
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return ErrMalformedJSON
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		if te.Field == "" {
-			if prefix == "" {
-				p.problem("$")
-			} else {
-				p.problem(strings.TrimSuffix(prefix, "."))
-			}
-			return nil
-		}
-		top, _, _ := strings.Cut(te.Field, ".")
-		if relevant == nil || relevant(top) {
-			p.problem(prefix + te.Field)
-		}
-		return nil
-	}
-	return ErrMalformedJSON
 }
 
 // maxEventID bounds the event id a sender can make us store and log.

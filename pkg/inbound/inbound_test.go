@@ -41,21 +41,27 @@ type golden struct {
 	EventID      string         `json:"event_id"`
 	Notification Notification   `json:"notification"`
 	Skipped      int            `json:"skipped"`
+	SkippedBy    map[string]int `json:"skipped_by,omitempty"`
+	References   []string       `json:"references,omitempty"`
 	Records      []goldenRecord `json:"records"`
 }
 
 type goldenRecord struct {
-	Kind novamed.Kind    `json:"kind"`
-	Body json.RawMessage `json:"body"`
+	Kind    novamed.Kind    `json:"kind"`
+	Subject string          `json:"subject,omitempty"`
+	Hold    *Hold           `json:"hold,omitempty"`
+	Dropped []string        `json:"dropped,omitempty"`
+	Body    json.RawMessage `json:"body"`
 }
 
 func toGolden(t *testing.T, res Result) []byte {
 	t.Helper()
-	g := golden{EventID: res.EventID, Notification: res.Notification, Skipped: res.Skipped, Records: []goldenRecord{}}
+	g := golden{EventID: res.EventID, Notification: res.Notification, Skipped: res.Skipped,
+		SkippedBy: res.SkippedBy, References: res.References, Records: []goldenRecord{}}
 	for _, r := range res.Records {
 		body, err := r.Body()
 		require.NoError(t, err)
-		g.Records = append(g.Records, goldenRecord{Kind: r.Kind, Body: body})
+		g.Records = append(g.Records, goldenRecord{Kind: r.Kind, Subject: r.Subject, Hold: r.Hold, Dropped: r.Dropped, Body: body})
 	}
 	out, err := json.MarshalIndent(g, "", "  ")
 	require.NoError(t, err)
@@ -106,6 +112,47 @@ func TestParseGolden(t *testing.T) {
 				if bytes.Contains(got, []byte(marker)) {
 					t.Errorf("%s: a value that maps to nothing reached the output", tt.file)
 				}
+			}
+		})
+	}
+}
+
+// TestParseReal pins what every real, third-party example maps to (see
+// testdata/real/PROVENANCE.md): records, held reasons, dropped paths,
+// skipped entries and references, in a golden file per example.
+func TestParseReal(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "real", "*", "*.json"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 30, "the real examples are in testdata/real")
+	for _, file := range files {
+		name := filepath.Base(file)
+		t.Run(name, func(t *testing.T) {
+			body, err := os.ReadFile(file)
+			require.NoError(t, err)
+			res, err := Parse(FormatFHIR, body, fhirOpts)
+			var got []byte
+			if err != nil {
+				var pe *PayloadError
+				require.ErrorAs(t, err, &pe, "a real example is refused only as a payload error")
+				got, err = json.MarshalIndent(map[string]any{"error": pe.Fields}, "", "  ")
+				require.NoError(t, err)
+			} else {
+				got = toGolden(t, res)
+				for i, r := range res.Records {
+					if r.Hold == nil {
+						assert.NoError(t, r.Validate(), "record %d", i)
+					}
+				}
+			}
+			goldenPath := filepath.Join("testdata", "real-golden", strings.TrimSuffix(name, ".json")+".golden.json")
+			if *update {
+				require.NoError(t, os.MkdirAll(filepath.Dir(goldenPath), 0o755))
+				require.NoError(t, os.WriteFile(goldenPath, got, 0o644))
+			}
+			want, err := os.ReadFile(goldenPath)
+			require.NoError(t, err, "run go test -update to create the golden file")
+			if !bytes.Equal(want, got) {
+				t.Errorf("%s: output differs from %s (run go test -update and review the diff)", name, goldenPath)
 			}
 		})
 	}
@@ -218,55 +265,205 @@ func TestParseFHIRErrors(t *testing.T) {
 		{name: "no resourceType", format: FormatFHIR, body: `{"name":[{"family":"Smith"}]}`, fields: []string{"resourceType"}},
 		{name: "wrong resource type alone", format: FormatFHIR, body: `{"resourceType":"Observation","status":"final"}`, fields: []string{"resourceType"}},
 		{name: "resourceType not a string", format: FormatFHIR, body: `{"resourceType":7}`, fields: []string{"resourceType"}},
-		{name: "missing family name", format: FormatFHIR, body: `{"resourceType":"Patient","name":[{"given":["Jo"]}],
-			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, fields: []string{"name[0].family"}},
-		{name: "no name at all", format: FormatFHIR, body: `{"resourceType":"Patient",
-			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, fields: []string{"name"}},
-		{name: "family is a number", format: FormatFHIR, body: `{"resourceType":"Patient","name":[{"family":12,"given":["Jo"]}],
-			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, fields: []string{"name[0].family"}},
-		{name: "given is a string", format: FormatFHIR, body: `{"resourceType":"Patient","name":[{"family":"Smith","given":"Jo"}],
-			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, fields: []string{"name[0].given"}},
-		{name: "name is an object", format: FormatFHIR, body: `{"resourceType":"Patient","name":{"family":"Smith"},
-			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, fields: []string{"name"}},
-		{name: "partial date year", format: FormatFHIR, body: strings.Replace(okPatient, "1980-02-03", "1980", 1), fields: []string{"birthDate"}},
-		{name: "partial date month", format: FormatFHIR, body: strings.Replace(okPatient, "1980-02-03", "1980-02", 1), fields: []string{"birthDate"}},
-		{name: "future date", format: FormatFHIR, body: strings.Replace(okPatient, "1980-02-03", "2999-01-01", 1), fields: []string{"birthDate"}},
-		{name: "no email", format: FormatFHIR, body: `{"resourceType":"Patient","name":[{"family":"Smith","given":["Jo"]}],
-			"telecom":[{"system":"phone","value":"555-0100"}],"birthDate":"1980-02-03"}`, fields: []string{"telecom"}},
-		{name: "only an old email", format: FormatFHIR, body: strings.Replace(okPatient, `"system":"email"`, `"system":"email","use":"old"`, 1), fields: []string{"telecom"}},
-		{name: "bad email", format: FormatFHIR, body: strings.Replace(okPatient, "jo@example.com", "not an email", 1), fields: []string{"telecom[0].value"}},
-		{name: "bad gender", format: FormatFHIR, body: strings.Replace(okPatient, `"birthDate"`, `"gender":"f","birthDate"`, 1), fields: []string{"gender"}},
-		{name: "bad state and zip", format: FormatFHIR, body: strings.Replace(okPatient, `"birthDate"`, `"address":[{"line":["1 Main St"],"state":"Massachusetts","postalCode":"2134"}],"birthDate"`, 1),
-			fields: []string{"address[0].state", "address[0].postalCode"}},
-		{name: "line is a number", format: FormatFHIR, body: strings.Replace(okPatient, `"birthDate"`, `"address":[{"line":[12]}],"birthDate"`, 1), fields: []string{"address[0].line[0]"}},
-		{name: "bad NPI check digit", format: FormatFHIR, body: `{"resourceType":"Practitioner","name":[{"family":"Hopper","given":["Grace"]}],
-			"telecom":[{"system":"email","value":"g@example.org"}],
-			"identifier":[{"system":"x","value":"1"},{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567890"}]}`, fields: []string{"identifier[1].value"}},
-		{name: "NPI too short", format: FormatFHIR, body: `{"resourceType":"Practitioner","name":[{"family":"Hopper","given":["Grace"]}],
-			"telecom":[{"system":"email","value":"g@example.org"}],
-			"identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"12345"}]}`, fields: []string{"identifier[0].value"}},
-		{name: "no NPI", format: FormatFHIR, body: `{"resourceType":"Practitioner","name":[{"family":"Hopper","given":["Grace"]}],
-			"telecom":[{"system":"email","value":"g@example.org"}]}`, fields: []string{"identifier"}},
-		{name: "empty bundle", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"transaction","entry":[]}`, fields: []string{"entry"}},
-		{name: "bundle without entry", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"collection"}`, fields: []string{"entry"}},
-		{name: "document bundle", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"document","entry":[{"resource":` + okPatient + `}]}`, fields: []string{"type"}},
-		{name: "plain history bundle", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"history","entry":[{"resource":` + okPatient + `}]}`, fields: []string{"type"}},
+		{name: "unknown bundle type", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"surprise","entry":[{"resource":` + okPatient + `}]}`, fields: []string{"type"}},
 		{name: "entry is an object", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"batch","entry":{"resource":{}}}`, fields: []string{"entry"}},
-		{name: "entry resource is a string", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"batch","entry":[{"resource":"Patient"}]}`, fields: []string{"entry[0].resource"}},
-		{name: "bad patient in bundle", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"batch","entry":[{"resource":` + okPatient + `},
-			{"resource":{"resourceType":"Observation"}},{"resource":` + strings.Replace(okPatient, "1980-02-03", "1980", 1) + `}]}`,
-			fields: []string{"entry[2].resource.birthDate"}},
-		{name: "every bad record in a bundle", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"batch","entry":[
-			{"resource":{"resourceType":"Patient","name":[{"family":"A","given":["B"]}],"birthDate":"1980-02-03"}},
-			{"resource":{"resourceType":"Patient","name":{"family":"A"},"telecom":[{"system":"email","value":"a@example.com"}],"birthDate":"1980-02-03"}}]}`,
-			fields: []string{"entry[0].resource.telecom", "entry[1].resource.name"}},
 		{name: "unknown notification type", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"history","entry":[{"resource":
-			{"resourceType":"Parameters","parameter":[{"name":"type","valueCode":"surprise"}]}}]}`, fields: []string{"entry[0].resource.parameter[0].valueCode"}},
+			{"resourceType":"Parameters","parameter":[{"name":"type","valueCode":"surprise"}]}}]}`, fields: []string{"entry[0].resource"}},
 		{name: "notification without type", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"history","entry":[{"resource":
-			{"resourceType":"Parameters","parameter":[{"name":"status","valueCode":"active"}]}}]}`, fields: []string{"entry[0].resource.parameter"}},
+			{"resourceType":"Parameters","parameter":[{"name":"status","valueCode":"active"}]}}]}`, fields: []string{"entry[0].resource"}},
 		{name: "r4b notification bad type", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"history","entry":[{"resource":
-			{"resourceType":"SubscriptionStatus","type":3}}]}`, fields: []string{"entry[0].resource.type"}},
+			{"resourceType":"SubscriptionStatus","type":3}}]}`, fields: []string{"entry[0].resource"}},
+		{name: "r5 notification without a status", format: FormatFHIR, body: `{"resourceType":"Bundle","type":"subscription-notification","entry":[{"resource":` + okPatient + `}]}`,
+			fields: []string{"entry[0].resource"}},
 	})
+}
+
+// holdCase is one record that Parse reads without error: delivered, held
+// (reason and paths) or delivered with fields dropped.
+type holdCase struct {
+	name    string
+	format  Format
+	opts    Options
+	body    string
+	held    string   // the hold reason; "" when NovaMed can take it
+	fields  []string // the hold's paths
+	dropped []string
+}
+
+func runHoldCases(t *testing.T, cases []holdCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			format, opts := tt.format, tt.opts
+			if format == "" {
+				format = FormatFHIR
+			}
+			if opts.ClinicID == "" {
+				opts = fhirOpts
+			}
+			res, err := Parse(format, []byte(tt.body), opts)
+			require.NoError(t, err)
+			require.Len(t, res.Records, 1)
+			r := res.Records[0]
+			if tt.held == "" {
+				assert.Nil(t, r.Hold)
+				assert.NoError(t, r.Validate(), "a record that is not held is valid")
+			} else if assert.NotNil(t, r.Hold) {
+				assert.Equal(t, tt.held, r.Hold.Reason)
+				assert.Equal(t, tt.fields, r.Hold.Fields)
+			}
+			assert.Equal(t, tt.dropped, r.Dropped)
+		})
+	}
+}
+
+func TestParseFHIRHolds(t *testing.T) {
+	withAddress := func(addr string) string {
+		return strings.Replace(okPatient, `"birthDate"`, `"address":[`+addr+`],"birthDate"`, 1)
+	}
+	runHoldCases(t, []holdCase{
+		{name: "complete", body: okPatient},
+		{name: "missing family name", body: `{"resourceType":"Patient","name":[{"given":["Jo"]}],
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, held: "missing_name", fields: []string{"name[0].family"}},
+		{name: "no name at all", body: `{"resourceType":"Patient",
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, held: "missing_name", fields: []string{"name"}},
+		{name: "family is a number", body: `{"resourceType":"Patient","name":[{"family":12,"given":["Jo"]}],
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, held: "invalid_name", fields: []string{"name[0].family"}},
+		{name: "given is a string", body: `{"resourceType":"Patient","name":[{"family":"Smith","given":"Jo"}],
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, held: "invalid_name", fields: []string{"name[0].given"}},
+		{name: "name is an object", body: `{"resourceType":"Patient","name":{"family":"Smith"},
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, held: "invalid_name", fields: []string{"name"}},
+		{name: "name only as text", body: `{"resourceType":"Patient","name":[{"text":"Jo Anne Smith"}],
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`},
+		{name: "one-word text name", body: `{"resourceType":"Patient","name":[{"text":"Jo"}],
+			"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, held: "missing_name", fields: []string{"name[0].given", "name[0].family"}},
+		{name: "partial date year", body: strings.Replace(okPatient, "1980-02-03", "1980", 1), held: "partial_birth_date", fields: []string{"birthDate"}},
+		{name: "partial date month", body: strings.Replace(okPatient, "1980-02-03", "1980-02", 1), held: "partial_birth_date", fields: []string{"birthDate"}},
+		{name: "future date", body: strings.Replace(okPatient, "1980-02-03", "2999-01-01", 1), held: "invalid_birth_date", fields: []string{"birthDate"}},
+		{name: "no birth date", body: strings.Replace(okPatient, `,"birthDate":"1980-02-03"`, ``, 1), held: "missing_birth_date", fields: []string{"birthDate"}},
+		{name: "dateTime birth date", body: strings.Replace(okPatient, "1980-02-03", "1980-02-03T04:05:00Z", 1)},
+		{name: "no email", body: `{"resourceType":"Patient","name":[{"family":"Smith","given":["Jo"]}],
+			"telecom":[{"system":"phone","value":"555-0100"}],"birthDate":"1980-02-03"}`, held: "missing_email", fields: []string{"telecom"}},
+		{name: "only an old email", body: strings.Replace(okPatient, `"system":"email"`, `"system":"email","use":"old"`, 1), held: "missing_email", fields: []string{"telecom"}},
+		{name: "bad email", body: strings.Replace(okPatient, "jo@example.com", "not an email", 1), held: "invalid_email", fields: []string{"telecom[0].value"}},
+		{name: "name, birth date and email missing", body: `{"resourceType":"Patient"}`, held: "missing_name",
+			fields: []string{"name", "birthDate", "telecom"}},
+		{name: "gender letter", body: strings.Replace(okPatient, `"birthDate"`, `"gender":"f","birthDate"`, 1)},
+		{name: "bad gender dropped", body: strings.Replace(okPatient, `"birthDate"`, `"gender":"sometimes","birthDate"`, 1), dropped: []string{"gender"}},
+		{name: "phone with extension", body: strings.Replace(okPatient, `"telecom":[`, `"telecom":[{"system":"phone","value":"+1 (617) 555-0199 ext. 12"},`, 1)},
+		{name: "bad phone dropped", body: strings.Replace(okPatient, `"telecom":[`, `"telecom":[{"system":"phone","value":"call me"},`, 1), dropped: []string{"telecom[0].value"}},
+		{name: "state name and ZIP+4", body: withAddress(`{"line":["1 Main St"],"city":"Boston","state":"massachusetts","postalCode":"021081234"}`)},
+		{name: "bad zip drops the whole address", body: withAddress(`{"line":["1 Main St"],"city":"Boston","state":"MA","postalCode":"2134"}`),
+			dropped: []string{"address[0]"}},
+		{name: "bad state drops the whole address", body: withAddress(`{"line":["1 Main St"],"state":"Atlantis","postalCode":"02134"}`),
+			dropped: []string{"address[0]"}},
+		{name: "address abroad dropped", body: withAddress(`{"line":["Kerkstraat 1"],"city":"Utrecht","postalCode":"3512","country":"NLD"}`),
+			dropped: []string{"address[0]"}},
+		{name: "US address preferred over one abroad", body: withAddress(`{"use":"home","line":["Kerkstraat 1"],"country":"NL"},
+			{"line":["1 Main St"],"state":"MA","postalCode":"02134","country":"USA"}`)},
+		{name: "ended address skipped", body: withAddress(`{"line":["9 Old Rd"],"state":"ZZ","period":{"end":"2001-01-01"}},
+			{"line":["1 Main St"],"state":"MA","postalCode":"02134"}`)},
+		{name: "line is a number", body: withAddress(`{"line":[12]}`), dropped: []string{"address[0]"}},
+		{name: "deceased", body: strings.Replace(okPatient, `"birthDate"`, `"deceasedBoolean":true,"birthDate"`, 1), held: "deceased", fields: []string{"deceasedBoolean"}},
+		{name: "deceased date", body: strings.Replace(okPatient, `"birthDate"`, `"deceasedDateTime":"2015-02-14T13:42:00+10:00","birthDate"`, 1), held: "deceased", fields: []string{"deceasedDateTime"}},
+		{name: "alive", body: strings.Replace(okPatient, `"birthDate"`, `"deceasedBoolean":false,"birthDate"`, 1)},
+		{name: "animal", body: strings.Replace(okPatient, `"birthDate"`, `"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/patient-animal"}],"birthDate"`, 1),
+			held: "non_human", fields: []string{"extension"}},
+		{name: "full-width digits", body: strings.Replace(okPatient, "1980-02-03", "１９８０-０２-０３", 1)},
+		{name: "bad NPI check digit", body: `{"resourceType":"Practitioner","name":[{"family":"Hopper","given":["Grace"]}],
+			"telecom":[{"system":"email","value":"g@example.org"}],
+			"identifier":[{"system":"x","value":"1"},{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567890"}]}`, held: "invalid_npi", fields: []string{"identifier[1].value"}},
+		{name: "NPI too short", body: `{"resourceType":"Practitioner","name":[{"family":"Hopper","given":["Grace"]}],
+			"telecom":[{"system":"email","value":"g@example.org"}],
+			"identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"12345"}]}`, held: "invalid_npi", fields: []string{"identifier[0].value"}},
+		{name: "no NPI", body: `{"resourceType":"Practitioner","name":[{"family":"Hopper","given":["Grace"]}],
+			"telecom":[{"system":"email","value":"g@example.org"}]}`, held: "missing_npi", fields: []string{"identifier"}},
+	})
+}
+
+func TestParseFHIRBundles(t *testing.T) {
+	partial := strings.Replace(okPatient, "1980-02-03", "1980", 1)
+	other := strings.Replace(strings.Replace(okPatient, "Smith", "Jones", 1), `"resourceType":"Patient"`, `"resourceType":"Patient","id":"p2"`, 1)
+	withID := strings.Replace(okPatient, `"resourceType":"Patient"`, `"resourceType":"Patient","id":"p1"`, 1)
+	doctor := `{"resourceType":"Practitioner","id":"d1","name":[{"family":"Hopper","given":["Grace"]}],
+		"telecom":[{"system":"email","value":"g@example.org"}],"identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"1245319599"}]}`
+	for _, tt := range []struct {
+		name     string
+		body     string
+		records  int
+		held     map[int]string
+		subjects []string
+		skipped  map[string]int
+	}{
+		{name: "empty bundle", body: `{"resourceType":"Bundle","type":"transaction","entry":[]}`},
+		{name: "bundle without entry", body: `{"resourceType":"Bundle","type":"collection"}`},
+		{name: "entry resource is a string", body: `{"resourceType":"Bundle","type":"batch","entry":[{"resource":"Patient"}]}`,
+			skipped: map[string]int{SkipInvalid: 1}},
+		{name: "held patient beside good ones", body: `{"resourceType":"Bundle","type":"batch","entry":[{"resource":` + okPatient + `},
+			{"resource":{"resourceType":"Observation"}},{"resource":` + partial + `}]}`,
+			records: 2, held: map[int]string{1: "partial_birth_date"}, skipped: map[string]int{SkipOtherResource: 1}},
+		{name: "transaction: POST and PUT only", body: `{"resourceType":"Bundle","type":"transaction","entry":[
+			{"resource":` + withID + `,"request":{"method":"PUT","url":"Patient/p1"}},
+			{"resource":` + other + `,"request":{"method":"POST","url":"Patient"}},
+			{"request":{"method":"DELETE","url":"Patient/p3"}},
+			{"request":{"method":"GET","url":"Patient?name=x"}}]}`,
+			records: 2, subjects: []string{"Patient/p1", "Patient/p2"}, skipped: map[string]int{SkipNotRecord: 2}},
+		{name: "searchset: match only", body: `{"resourceType":"Bundle","type":"searchset","entry":[
+			{"resource":` + withID + `,"search":{"mode":"match"}},{"resource":` + other + `,"search":{"mode":"include"}}]}`,
+			records: 1, subjects: []string{"Patient/p1"}, skipped: map[string]int{SkipNotRecord: 1}},
+		{name: "practitioner beside a patient is context", body: `{"resourceType":"Bundle","type":"collection","entry":[
+			{"resource":` + doctor + `},{"resource":` + withID + `}]}`,
+			records: 1, subjects: []string{"Patient/p1"}, skipped: map[string]int{SkipContext: 1}},
+		{name: "provider directory", body: `{"resourceType":"Bundle","type":"collection","entry":[{"resource":` + doctor + `}]}`,
+			records: 1, subjects: []string{"Practitioner/d1"}},
+		{name: "same resource twice", body: `{"resourceType":"Bundle","type":"collection","entry":[
+			{"resource":` + withID + `},{"resource":` + withID + `}]}`,
+			records: 1, subjects: []string{"Patient/p1"}, skipped: map[string]int{SkipDuplicate: 1}},
+		{name: "plain history: one record per resource", body: `{"resourceType":"Bundle","type":"history","entry":[
+			{"resource":` + withID + `},{"resource":` + withID + `}]}`,
+			records: 1, subjects: []string{"Patient/p1"}, skipped: map[string]int{SkipDuplicate: 1}},
+		{name: "message: the focus", body: `{"resourceType":"Bundle","type":"message","entry":[
+			{"resource":{"resourceType":"MessageHeader","focus":[{"reference":"Patient/p2"}]}},
+			{"fullUrl":"http://x.org/fhir/Patient/p1","resource":` + withID + `},
+			{"fullUrl":"http://x.org/fhir/Patient/p2","resource":` + other + `}]}`,
+			records: 1, subjects: []string{"Patient/p2"}, skipped: map[string]int{SkipNotRecord: 2}},
+		{name: "document: the subject", body: `{"resourceType":"Bundle","type":"document","entry":[
+			{"resource":{"resourceType":"Composition","subject":{"reference":"urn:uuid:1"}}},
+			{"fullUrl":"urn:uuid:2","resource":` + doctor + `},
+			{"fullUrl":"urn:uuid:1","resource":` + okPatient + `}]}`,
+			records: 1, subjects: []string{""}, skipped: map[string]int{SkipNotRecord: 2}},
+		{name: "transaction response", body: `{"resourceType":"Bundle","type":"transaction-response","entry":[{"resource":` + okPatient + `}]}`,
+			skipped: map[string]int{SkipResponse: 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mustParse(t, FormatFHIR, tt.body, fhirOpts)
+			require.Len(t, res.Records, tt.records)
+			for i, r := range res.Records {
+				if reason, ok := tt.held[i]; ok {
+					require.NotNil(t, r.Hold, "record %d", i)
+					assert.Equal(t, reason, r.Hold.Reason)
+				} else {
+					assert.Nil(t, r.Hold, "record %d", i)
+				}
+			}
+			if tt.subjects != nil {
+				var got []string
+				for _, r := range res.Records {
+					got = append(got, r.Subject)
+				}
+				assert.Equal(t, tt.subjects, got)
+			}
+			want := tt.skipped
+			if want == nil {
+				want = map[string]int{}
+			}
+			got := res.SkippedBy
+			if got == nil {
+				got = map[string]int{}
+			}
+			assert.Equal(t, want, got)
+		})
+	}
 }
 
 func TestParseFormErrors(t *testing.T) {
@@ -275,25 +472,32 @@ func TestParseFormErrors(t *testing.T) {
 		{name: "unknown type", format: FormatForm, body: `{"type":"nurse","fields":{}}`, opts: formOpts, fields: []string{"type"}},
 		{name: "no fields", format: FormatForm, body: `{"type":"patient"}`, opts: formOpts, fields: []string{"fields"}},
 		{name: "fields is an array", format: FormatForm, body: `{"type":"patient","fields":["a"]}`, opts: formOpts, fields: []string{"fields"}},
-		{name: "number where a string is expected", format: FormatForm, opts: formOpts,
-			body:   `{"type":"patient","fields":{"given_name":"Jo","surname":"Smith","dob":"1980-02-03","email_address":"jo@example.com","postcode":2134}}`,
-			fields: []string{"fields.postcode"}},
-		{name: "missing required", format: FormatForm, opts: formOpts,
-			body:   `{"type":"patient","fields":{"given_name":"Jo","surname":"Smith","email_address":"jo@example.com"}}`,
-			fields: []string{"records[0].date_of_birth"}},
-		{name: "invalid value", format: FormatForm, opts: formOpts,
-			body:   `{"type":"patient","fields":{"given_name":"Jo","surname":"Smith","dob":"02/03/1980","email_address":"jo@example.com"}}`,
-			fields: []string{"fields.dob"}},
-		{name: "conflicting fields", format: FormatForm, opts: Options{ClinicID: testClinic, FieldMap: map[string]string{
-			"a": "first_name", "b": "first_name", "l": "last_name", "d": "date_of_birth", "e": "email"}},
-			body:   `{"type":"patient","fields":{"a":"Jo","b":"Joe","l":"Smith","d":"1980-02-03","e":"jo@example.com"}}`,
-			fields: []string{"fields.a", "fields.b"}},
 	})
 }
 
 // A source with a fixed kind (Options.Kind) lets a form payload leave out
 // "type"; a "type" that names another kind is refused at "type", never
 // overridden.
+func TestParseFormHolds(t *testing.T) {
+	runHoldCases(t, []holdCase{
+		{name: "number where a string is expected", format: FormatForm, opts: formOpts,
+			body:    `{"type":"patient","fields":{"given_name":"Jo","surname":"Smith","dob":"1980-02-03","email_address":"jo@example.com","postcode":2134}}`,
+			dropped: []string{"fields.postcode"}},
+		{name: "missing required", format: FormatForm, opts: formOpts,
+			body: `{"type":"patient","fields":{"given_name":"Jo","surname":"Smith","email_address":"jo@example.com"}}`,
+			held: "missing_birth_date", fields: []string{"records[0].date_of_birth"}},
+		{name: "US date", format: FormatForm, opts: formOpts,
+			body: `{"type":"patient","fields":{"given_name":"Jo","surname":"Smith","dob":"02/03/1980","email_address":"jo@example.com"}}`},
+		{name: "invalid date", format: FormatForm, opts: formOpts,
+			body: `{"type":"patient","fields":{"given_name":"Jo","surname":"Smith","dob":"31/31/1980","email_address":"jo@example.com"}}`,
+			held: "invalid_birth_date", fields: []string{"fields.dob"}},
+		{name: "conflicting fields", format: FormatForm, opts: Options{ClinicID: testClinic, FieldMap: map[string]string{
+			"a": "first_name", "b": "first_name", "l": "last_name", "d": "date_of_birth", "e": "email"}},
+			body: `{"type":"patient","fields":{"a":"Jo","b":"Joe","l":"Smith","d":"1980-02-03","e":"jo@example.com"}}`,
+			held: "invalid_name", fields: []string{"fields.a"}, dropped: []string{"fields.b"}},
+	})
+}
+
 func TestFormFixedKind(t *testing.T) {
 	const (
 		practitionerFields = `{"given_name":"Dorothy","surname":"Vaughan","email_address":"d.vaughan@example.org","npi":"1234567893"}`
@@ -359,26 +563,32 @@ func TestFormFixedKind(t *testing.T) {
 }
 
 func TestParseTypeformErrors(t *testing.T) {
+	runErrCases(t, []errCase{
+		{name: "wrong event type", format: FormatTypeform, opts: typeformOpts, body: `{"event_type":"form_response_partial","form_response":{}}`, fields: []string{"event_type"}},
+		{name: "no form_response", format: FormatTypeform, opts: typeformOpts, body: `{"event_type":"form_response"}`, fields: []string{"form_response"}},
+	})
+}
+
+func TestParseTypeformHolds(t *testing.T) {
 	answers := func(extra string) string {
 		return `{"event_id":"e1","event_type":"form_response","form_response":{"answers":[
 			{"type":"text","text":"Jo","field":{"ref":"first_name"}},
 			{"type":"text","text":"Smith","field":{"ref":"last_name"}},
 			{"type":"email","email":"jo@example.com","field":{"ref":"email"}}` + extra + `]}}`
 	}
-	runErrCases(t, []errCase{
-		{name: "wrong event type", format: FormatTypeform, opts: typeformOpts, body: `{"event_type":"form_response_partial","form_response":{}}`, fields: []string{"event_type"}},
-		{name: "no form_response", format: FormatTypeform, opts: typeformOpts, body: `{"event_type":"form_response"}`, fields: []string{"form_response"}},
+	dob := `,{"type":"date","date":"1980-02-03","field":{"ref":"dob"}}`
+	runHoldCases(t, []holdCase{
 		{name: "number answer mapped", format: FormatTypeform, opts: typeformOpts,
-			body: answers(`,{"type":"number","number":19800203,"field":{"ref":"dob"}}`), fields: []string{"form_response.answers[3]"}},
+			body: answers(`,{"type":"number","number":19800203,"field":{"ref":"dob"}}`), held: "invalid_birth_date", fields: []string{"form_response.answers[3]"}},
 		{name: "date answer holds a number", format: FormatTypeform, opts: typeformOpts,
-			body: answers(`,{"type":"date","date":19800203,"field":{"ref":"dob"}}`), fields: []string{"form_response.answers[3]"}},
+			body: answers(`,{"type":"date","date":19800203,"field":{"ref":"dob"}}`), held: "invalid_birth_date", fields: []string{"form_response.answers[3]"}},
 		{name: "missing date of birth", format: FormatTypeform, opts: typeformOpts,
-			body: answers(""), fields: []string{"records[0].date_of_birth"}},
-		{name: "bad date", format: FormatTypeform, opts: typeformOpts,
-			body: answers(`,{"type":"date","date":"1980-02","field":{"ref":"dob"}}`), fields: []string{"form_response.answers[3]"}},
-		{name: "several choices", format: FormatTypeform, opts: typeformOpts,
-			body:   answers(`,{"type":"choices","choices":{"labels":["Male","Female"]},"field":{"ref":"gender"}}`),
-			fields: []string{"form_response.answers[3]", "records[0].date_of_birth"}},
+			body: answers(""), held: "missing_birth_date", fields: []string{"records[0].date_of_birth"}},
+		{name: "partial date", format: FormatTypeform, opts: typeformOpts,
+			body: answers(`,{"type":"date","date":"1980-02","field":{"ref":"dob"}}`), held: "partial_birth_date", fields: []string{"form_response.answers[3]"}},
+		{name: "several choices dropped", format: FormatTypeform, opts: typeformOpts,
+			body:    answers(dob + `,{"type":"choices","choices":{"labels":["Male","Female"]},"field":{"ref":"gender"}}`),
+			dropped: []string{"form_response.answers[4]"}},
 	})
 }
 
@@ -438,12 +648,12 @@ func TestDuplicateKeysLastWins(t *testing.T) {
 	assert.Equal(t, novamed.KindPractitioner, res.Records[0].Kind)
 	assert.True(t, res.Records[0].Practitioner.NPINumber == "1245319599", "last npi key wins")
 
-	// A string then a number: the number wins and is a field error.
-	_, err := Parse(FormatFHIR, []byte(`{"resourceType":"Patient","name":[{"family":"A","family":1,"given":["Jo"]}],
-		"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`), fhirOpts)
-	var pe *PayloadError
-	require.ErrorAs(t, err, &pe)
-	assert.Equal(t, []string{"name[0].family"}, pe.Fields)
+	// A string then a number: the number wins, and the record is held.
+	res = mustParse(t, FormatFHIR, `{"resourceType":"Patient","name":[{"family":"A","family":1,"given":["Jo"]}],
+		"telecom":[{"system":"email","value":"jo@example.com"}],"birthDate":"1980-02-03"}`, fhirOpts)
+	require.Len(t, res.Records, 1)
+	require.NotNil(t, res.Records[0].Hold)
+	assert.Equal(t, []string{"name[0].family"}, res.Records[0].Hold.Fields)
 }
 
 func TestFormWithoutFieldMap(t *testing.T) {
@@ -488,10 +698,11 @@ func TestBOMAndWhitespace(t *testing.T) {
 
 func TestInvalidUTF8IsRejectedNotReplaced(t *testing.T) {
 	body := strings.Replace(okPatient, "Smith", "Sm\xffith", 1)
-	_, err := Parse(FormatFHIR, []byte(body), fhirOpts)
-	var pe *PayloadError
-	require.ErrorAs(t, err, &pe)
-	assert.Equal(t, []string{"name[0].family"}, pe.Fields)
+	res := mustParse(t, FormatFHIR, body, fhirOpts)
+	require.Len(t, res.Records, 1)
+	require.NotNil(t, res.Records[0].Hold, "invalid UTF-8 is never sent, nor replaced")
+	assert.Equal(t, "invalid_name", res.Records[0].Hold.Reason)
+	assert.Equal(t, []string{"name[0].family"}, res.Records[0].Hold.Fields)
 }
 
 func TestSkippedCounts(t *testing.T) {
