@@ -112,6 +112,35 @@ func (g *Guard) Deidentify(rec novamed.Record) (novamed.Record, Report, error) {
 	return g.deidentify(rec, secrets, Report{})
 }
 
+// DeidentifyHeld de-identifies a record that is held (NovaMed cannot take
+// it as it stands, so it goes to the dead-letter queue, never to NovaMed)
+// under the same policy as Deidentify: the output may lack the fields the
+// input lacks, so it is not validated, and an input value the policy
+// cannot treat (a birth date that is not a date) is dropped, not kept.
+// Every value of the input still arms the tripwire.
+func (g *Guard) DeidentifyHeld(rec novamed.Record) (novamed.Record, Report, error) {
+	if !shapeOK(rec) {
+		return novamed.Record{}, Report{}, ErrMalformedRecord
+	}
+	secrets := func(known map[string]treatment, kept map[string]bool) ([]string, error) {
+		return recordSecrets(rec, known, kept)
+	}
+	in, rep := rec, Report{}
+	if rec.Kind == novamed.KindPatient && rec.Patient.DateOfBirth != "" {
+		if _, err := parseBirthDate(rec.Patient.DateOfBirth, g.now()); err != nil {
+			p := *rec.Patient
+			p.DateOfBirth = ""
+			in.Patient = &p
+			rep.Dropped++
+		}
+	}
+	out, rep, err := g.build(in, secrets, rep)
+	if err != nil {
+		return novamed.Record{}, Report{}, err
+	}
+	return out, rep, nil
+}
+
 // DeidentifyJSON decodes a NovaMed body of the given kind strictly (see
 // novamed.DecodeRecord: keys match exactly, so case variants and look-alike
 // keys are unknown and dropped; a duplicate key or a non-string value is an
@@ -150,6 +179,19 @@ type secretSource func(known map[string]treatment, kept map[string]bool) ([]stri
 // the input. The tripwire runs while the record is built (that is where the
 // secrets and the disclosed values are known), validation last.
 func (g *Guard) deidentify(rec novamed.Record, secrets secretSource, rep Report) (novamed.Record, Report, error) {
+	out, rep, err := g.build(rec, secrets, rep)
+	if err != nil {
+		return novamed.Record{}, Report{}, err
+	}
+	if err := out.Validate(); err != nil {
+		return novamed.Record{}, Report{}, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
+	}
+	return out, rep, nil
+}
+
+// build makes the de-identified record, tripwire included, without
+// validating it.
+func (g *Guard) build(rec novamed.Record, secrets secretSource, rep Report) (novamed.Record, Report, error) {
 	if !shapeOK(rec) {
 		return novamed.Record{}, Report{}, ErrMalformedRecord
 	}
@@ -163,9 +205,6 @@ func (g *Guard) deidentify(rec novamed.Record, secrets secretSource, rep Report)
 	}
 	if err != nil {
 		return novamed.Record{}, Report{}, err
-	}
-	if err := out.Validate(); err != nil {
-		return novamed.Record{}, Report{}, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
 	}
 	return out, rep, nil
 }

@@ -21,6 +21,13 @@ const (
 	AttrHTTPStatus = "http_status"
 	AttrAttempts   = "attempts"
 	AttrFailedAt   = "failed_at"
+	// AttrFields lists payload paths or NovaMed field names, comma
+	// separated: a held record's paths, an update's changed fields. Never
+	// values.
+	AttrFields = "fields"
+	// AttrNovaMedID is NovaMed's id of the person's existing chart (class
+	// update).
+	AttrNovaMedID = "novamed_id"
 )
 
 // Error classes of dead-lettered messages (DESIGN.md, "Delivery outcomes").
@@ -28,6 +35,23 @@ const (
 	ClassPermanent = "permanent"
 	ClassExhausted = "exhausted"
 	ClassMalformed = "malformed"
+	// ClassHeld: NovaMed cannot take the record as it stands (a required
+	// field is missing or invalid, or the person must not become a chart).
+	// Written by intake (or by dispatch for a fetched resource); what fixes
+	// it is new data from the sender, so it is never redriven.
+	ClassHeld = "held"
+	// ClassUpdate: the person already has a NovaMed chart and the record
+	// changes it; NovaMed has no update endpoint, so an operator applies it.
+	ClassUpdate = "update"
+)
+
+// novamedIDRE is the shape of a NovaMed id (a UUID in practice).
+var novamedIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Bounds of the fields attribute.
+const (
+	MaxAttrFields     = 20
+	maxAttrFieldsSize = 1024
 )
 
 // ErrInvalidAttributes is the sentinel of errors about dead-letter
@@ -64,6 +88,11 @@ type DLQAttributes struct {
 	Attempts int
 	// FailedAt is when dispatch gave up.
 	FailedAt time.Time
+	// Fields are paths or field names (never values), at most
+	// MaxAttrFields, each printable ASCII without commas; optional.
+	Fields []string
+	// NovaMedID is the id of the person's existing NovaMed chart; optional.
+	NovaMedID string
 }
 
 // Validate checks the attributes. Errors wrap ErrInvalidAttributes.
@@ -79,8 +108,49 @@ func (a DLQAttributes) Validate() error {
 		return invalidAttr(AttrAttempts, "out of range")
 	case a.FailedAt.IsZero():
 		return invalidAttr(AttrFailedAt, "required")
+	case len(a.Fields) > MaxAttrFields:
+		return invalidAttr(AttrFields, "too many")
+	case a.NovaMedID != "" && !novamedIDRE.MatchString(a.NovaMedID):
+		return invalidAttr(AttrNovaMedID, "not an id")
+	}
+	size := 0
+	for _, f := range a.Fields {
+		size += len(f) + 1
+		if f == "" || strings.ContainsRune(f, ',') || !printableASCII(f) {
+			return invalidAttr(AttrFields, "not a list of plain paths")
+		}
+	}
+	if size > maxAttrFieldsSize {
+		return invalidAttr(AttrFields, "too long")
 	}
 	return nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// CapFields keeps at most MaxAttrFields paths that fit the attribute,
+// leaving out any a DLQ attribute cannot carry.
+func CapFields(paths []string) []string {
+	out := make([]string, 0, min(len(paths), MaxAttrFields))
+	size := 0
+	for _, p := range paths {
+		if len(out) == MaxAttrFields || size+len(p)+1 > maxAttrFieldsSize {
+			break
+		}
+		if p == "" || strings.ContainsRune(p, ',') || !printableASCII(p) {
+			continue
+		}
+		out = append(out, p)
+		size += len(p) + 1
+	}
+	return out
 }
 
 // MessageAttributes returns the attributes of the dead-letter copy of a
@@ -100,6 +170,12 @@ func (a DLQAttributes) MessageAttributes(base map[string]types.MessageAttributeV
 	}
 	attrs[AttrAttempts] = numberAttr(strconv.Itoa(a.Attempts))
 	attrs[AttrFailedAt] = stringAttr(a.FailedAt.UTC().Format(time.RFC3339Nano))
+	if len(a.Fields) > 0 {
+		attrs[AttrFields] = stringAttr(strings.Join(a.Fields, ","))
+	}
+	if a.NovaMedID != "" {
+		attrs[AttrNovaMedID] = stringAttr(a.NovaMedID)
+	}
 	return attrs, nil
 }
 
@@ -126,6 +202,16 @@ func ParseDLQAttributes(attrs map[string]types.MessageAttributeValue) (DLQAttrib
 	}
 	if a.FailedAt, err = time.Parse(time.RFC3339, failedAt); err != nil {
 		return DLQAttributes{}, invalidAttr(AttrFailedAt, "not RFC 3339")
+	}
+	fields, err := stringValue(attrs, AttrFields, false)
+	if err != nil {
+		return DLQAttributes{}, err
+	}
+	if fields != "" {
+		a.Fields = strings.Split(fields, ",")
+	}
+	if a.NovaMedID, err = stringValue(attrs, AttrNovaMedID, false); err != nil {
+		return DLQAttributes{}, err
 	}
 	if err := a.Validate(); err != nil {
 		return DLQAttributes{}, err

@@ -111,6 +111,10 @@ type Message struct {
 	Deidentified bool
 	// Record is the NovaMed request body, a JSON object.
 	Record json.RawMessage
+	// DeadLetter, when set, makes the message a dead letter from the
+	// start (a held record): Attributes adds its attributes. It is not
+	// part of the body, and Decode never sets it.
+	DeadLetter *DLQAttributes
 }
 
 // wire is the JSON layout of a message, in the documented key order.
@@ -187,6 +191,8 @@ func (m Message) Validate() error {
 		return malformed("record", ReasonRequired)
 	case !isJSONObject(m.Record):
 		return malformed("record", ReasonNotObject)
+	case m.DeadLetter != nil && m.DeadLetter.Validate() != nil:
+		return malformed("", "invalid dead-letter attributes")
 	}
 	return nil
 }
@@ -339,11 +345,17 @@ func (m Message) Attributes() map[string]types.MessageAttributeValue {
 	if v == 0 {
 		v = Version
 	}
-	return map[string]types.MessageAttributeValue{
+	attrs := map[string]types.MessageAttributeValue{
 		AttrKind:    stringAttr(string(m.Kind)),
 		AttrSource:  stringAttr(m.Source),
 		AttrVersion: numberAttr(fmt.Sprint(v)),
 	}
+	if m.DeadLetter != nil {
+		if dl, err := m.DeadLetter.MessageAttributes(attrs); err == nil {
+			return dl
+		}
+	}
+	return attrs
 }
 
 func stringAttr(s string) types.MessageAttributeValue {

@@ -25,7 +25,17 @@
 //	                                                           field.ref): required;
 //	                                                           form: optional;
 //	                                                           fhir-r4: not allowed
-//	  "max_body_bytes": 262144                                 optional, 1024 to 6 MiB
+//	  "max_body_bytes": 262144,                                optional, 1024 to 6 MiB;
+//	                                                           default 5 MiB for fhir-r4
+//	                                                           (Synthea bundles are
+//	                                                           200-300 KB, real EHR bundles
+//	                                                           more), 256 KiB otherwise
+//	  "on_invalid": "hold" | "reject"                          optional, default hold: a
+//	                                                           record NovaMed cannot take is
+//	                                                           held (dead-lettered, 202);
+//	                                                           reject answers 400 instead,
+//	                                                           for a sender that shows
+//	                                                           errors to a person
 //	}
 //
 // Secrets: standard-webhooks takes "whsec_<base64>" or bare base64 keys of
@@ -63,10 +73,18 @@ const (
 	FormatTypeform = "typeform"
 )
 
+// What a source does with a record NovaMed cannot take.
+const (
+	OnInvalidHold   = "hold"
+	OnInvalidReject = "reject"
+)
+
 // Body limits.
 const (
 	// DefaultMaxBodyBytes applies when a definition sets no max_body_bytes.
 	DefaultMaxBodyBytes int64 = 256 << 10
+	// DefaultFHIRMaxBodyBytes applies to fhir-r4 sources instead.
+	DefaultFHIRMaxBodyBytes int64 = 5 << 20
 	// MinMaxBodyBytes is the smallest limit a definition may set; a smaller
 	// one is more likely a unit mistake than a wish.
 	MinMaxBodyBytes int64 = 1 << 10
@@ -109,6 +127,8 @@ type Source struct {
 	// a NovaMed field name. Empty for fhir-r4.
 	FieldMap     map[string]string
 	MaxBodyBytes int64
+	// OnInvalid is OnInvalidHold or OnInvalidReject.
+	OnInvalid string
 	// Scheme is the auth scheme's name, for logs and metrics.
 	Scheme   string
 	Verifier webhookauth.Verifier
@@ -122,6 +142,7 @@ type Definition struct {
 	Kind         novamed.Kind      `json:"kind,omitempty"`
 	FieldMap     map[string]string `json:"field_map,omitempty"`
 	MaxBodyBytes int64             `json:"max_body_bytes,omitempty"`
+	OnInvalid    string            `json:"on_invalid,omitempty"`
 }
 
 // Auth is a definition's "auth" object.
@@ -223,7 +244,18 @@ func Parse(name string, data []byte) (*Source, error) {
 	}
 	src.FieldMap = fm
 
+	switch def.OnInvalid {
+	case "", OnInvalidHold:
+		src.OnInvalid = OnInvalidHold
+	case OnInvalidReject:
+		src.OnInvalid = OnInvalidReject
+	default:
+		return fail("on_invalid", "unknown (want hold or reject)", nil)
+	}
+
 	switch n := def.MaxBodyBytes; {
+	case n == 0 && def.Format == FormatFHIRR4:
+		src.MaxBodyBytes = DefaultFHIRMaxBodyBytes
 	case n == 0:
 		src.MaxBodyBytes = DefaultMaxBodyBytes
 	case n < MinMaxBodyBytes || n > MaxMaxBodyBytes:
@@ -450,7 +482,7 @@ func checkKeys(data []byte) (field, reason string) {
 }
 
 var (
-	topKeys  = []string{"format", "auth", "kind", "field_map", "max_body_bytes"}
+	topKeys  = []string{"format", "auth", "kind", "field_map", "max_body_bytes", "on_invalid"}
 	authKeys = []string{"scheme", "secrets", "header", "encoding", "prefix", "tolerance_seconds"}
 )
 

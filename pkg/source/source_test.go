@@ -88,7 +88,7 @@ func TestParseValid(t *testing.T) {
 	}{
 		{
 			file: "fhir-standard-webhooks", format: source.FormatFHIRR4, scheme: webhookauth.SchemeStandardWebhooks,
-			maxBody: source.DefaultMaxBodyBytes, fieldMap: map[string]string{},
+			maxBody: source.DefaultFHIRMaxBodyBytes, fieldMap: map[string]string{},
 			sign: func(t *testing.T, secret string) http.Header {
 				h, err := webhookauth.StandardWebhooksHeader(secret, "evt_1", now, body)
 				if err != nil {
@@ -358,5 +358,29 @@ func TestDefinitionRoundTrip(t *testing.T) {
 	}
 	if strings.Contains(fmt.Sprintf("%+v %v %#v", def, def, def), secret) {
 		t.Error("Definition prints its secret")
+	}
+}
+
+func TestParseOnInvalid(t *testing.T) {
+	base := `{"format":"fhir-r4","auth":{"scheme":"bearer","secrets":["0123456789abcdef0123"]}%s}`
+	for _, tt := range []struct {
+		extra, want string
+	}{
+		{"", source.OnInvalidHold},
+		{`,"on_invalid":"hold"`, source.OnInvalidHold},
+		{`,"on_invalid":"reject"`, source.OnInvalidReject},
+	} {
+		src, err := source.Parse("ehr", []byte(fmt.Sprintf(base, tt.extra)))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.extra, err)
+		}
+		if src.OnInvalid != tt.want {
+			t.Errorf("%q: OnInvalid = %q, want %q", tt.extra, src.OnInvalid, tt.want)
+		}
+	}
+	_, err := source.Parse("ehr", []byte(fmt.Sprintf(base, `,"on_invalid":"drop"`)))
+	var se *source.Error
+	if !errors.As(err, &se) || se.Field != "on_invalid" {
+		t.Errorf("unknown on_invalid: err = %v, want a source.Error at on_invalid", err)
 	}
 }
