@@ -51,7 +51,7 @@ func benchHandler(b *testing.B, stage, target string) {
 	now := samples.EventTime(ev)
 	h, err := New(Config{
 		Stage: stage, TargetURL: target,
-		Params: localParams(b), Queue: &fakeQueue{discard: true}, Ledger: &fakeLedger{alwaysNew: true},
+		Params: localParams(b), Queue: &fakeQueue{discard: true}, DeadLetters: &fakeQueue{discard: true}, Ledger: &fakeLedger{alwaysNew: true},
 		Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Metrics: metrics.New(io.Discard, map[string]string{"Stage": stage}),
 		Now:     func() time.Time { return now },

@@ -131,6 +131,7 @@ type fixture struct {
 	ssmCalls *countingSSM
 	prefix   string
 	queueURL string
+	dlqURL   string
 	table    string
 	sources  []samples.Source
 	clock    *fakeClock
@@ -168,6 +169,9 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 	q, err := f.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
 	require.NoError(t, err)
 	f.queueURL = aws.ToString(q.QueueUrl)
+	dlq, err := f.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
+	require.NoError(t, err)
+	f.dlqURL = aws.ToString(dlq.QueueUrl)
 	require.NoError(t, ledger.CreateTable(ctx, f.ddb, f.table))
 
 	values := map[string]string{ParamClinicID: testClinicID, ParamPseudonymKey: testPseudonymKey}
@@ -200,8 +204,20 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 }
 
 // newHandler builds a handler on cfg with the fixture's clock, logs and
-// metrics.
+// metrics, and the fixture's dead-letter queue unless cfg names one.
 func (f *fixture) newHandler(cfg Config) *Handler {
+	f.t.Helper()
+	if cfg.DeadLetters == nil {
+		dl, err := queue.NewSender(f.sqs, f.dlqURL)
+		require.NoError(f.t, err)
+		cfg.DeadLetters = dl
+	}
+	return f.buildHandler(cfg)
+}
+
+// buildHandler builds a handler on cfg with the fixture's clock, logs and
+// metrics.
+func (f *fixture) buildHandler(cfg Config) *Handler {
 	f.t.Helper()
 	cfg.Now = f.clock.Now
 	cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -296,10 +312,21 @@ type received struct {
 // means an empty queue.
 func (f *fixture) messages() []received {
 	f.t.Helper()
+	return f.receive(f.queueURL)
+}
+
+// deadLetters receives every message waiting in the fixture's DLQ.
+func (f *fixture) deadLetters() []received {
+	f.t.Helper()
+	return f.receive(f.dlqURL)
+}
+
+func (f *fixture) receive(url string) []received {
+	f.t.Helper()
 	var out []received
 	for range 100 {
 		r, err := f.sqs.ReceiveMessage(f.ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:              aws.String(f.queueURL),
+			QueueUrl:              aws.String(url),
 			MaxNumberOfMessages:   10,
 			MessageAttributeNames: []string{"All"},
 			VisibilityTimeout:     300,

@@ -49,7 +49,7 @@ func FuzzHandler(f *testing.F) {
 	now := time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
 	q := &fakeQueue{discard: true}
 	h, err := New(Config{
-		Params: p, Queue: q, Ledger: &fakeLedger{alwaysNew: true},
+		Params: p, Queue: q, DeadLetters: q, Ledger: &fakeLedger{alwaysNew: true},
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Now: func() time.Time { return now },
 	})
 	require.NoError(f, err)
@@ -103,7 +103,7 @@ func TestFuzzQueuedMessagesValid(t *testing.T) {
 	q := &fakeQueue{}
 	now := time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
 	h, err := New(Config{
-		Params: localParams(t), Queue: q, Ledger: &fakeLedger{},
+		Params: localParams(t), Queue: q, DeadLetters: q, Ledger: &fakeLedger{},
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Now: func() time.Time { return now },
 	})
 	require.NoError(t, err)

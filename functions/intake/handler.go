@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -68,7 +69,9 @@ type Config struct {
 	TargetURL string
 	Params    Params
 	Queue     QueueSender
-	Ledger    EventLedger
+	// DeadLetters writes held records to the dead-letter queue (DLQ_URL).
+	DeadLetters QueueSender
+	Ledger      EventLedger
 	// Logger receives one JSON line per request (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics receives EMF metrics; nil records none.
@@ -81,16 +84,17 @@ type Config struct {
 // Handler is the intake function: POST /webhooks/{source}. It is safe for
 // concurrent use.
 type Handler struct {
-	stage   string
-	env     phi.Environment
-	params  Params
-	queue   QueueSender
-	ledger  EventLedger
-	log     *slog.Logger
-	metrics *metrics.Recorder
-	now     func() time.Time
-	sources sourceCache
-	guards  guardCache
+	stage       string
+	env         phi.Environment
+	params      Params
+	queue       QueueSender
+	deadLetters QueueSender
+	ledger      EventLedger
+	log         *slog.Logger
+	metrics     *metrics.Recorder
+	now         func() time.Time
+	sources     sourceCache
+	guards      guardCache
 }
 
 // New checks cfg and returns a Handler. It makes no call: sources and keys
@@ -101,6 +105,8 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("intake: Params is required")
 	case cfg.Queue == nil:
 		return nil, errors.New("intake: Queue is required")
+	case cfg.DeadLetters == nil:
+		return nil, errors.New("intake: DeadLetters is required")
 	case cfg.Ledger == nil:
 		return nil, errors.New("intake: Ledger is required")
 	}
@@ -113,14 +119,15 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("intake: target URL: %w", err)
 	}
 	h := &Handler{
-		stage:   stage,
-		env:     phi.Resolve(stage, target),
-		params:  cfg.Params,
-		queue:   cfg.Queue,
-		ledger:  cfg.Ledger,
-		log:     cfg.Logger,
-		metrics: cfg.Metrics,
-		now:     cfg.Now,
+		stage:       stage,
+		env:         phi.Resolve(stage, target),
+		params:      cfg.Params,
+		queue:       cfg.Queue,
+		deadLetters: cfg.DeadLetters,
+		ledger:      cfg.Ledger,
+		log:         cfg.Logger,
+		metrics:     cfg.Metrics,
+		now:         cfg.Now,
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -157,8 +164,11 @@ type outcome struct {
 	scheme       string
 	kind         string
 	eventID      string
-	records      int
+	records      int // queued: to deliver and held
 	skipped      int // resources or answers that map to nothing NovaMed takes
+	skippedBy    map[string]int
+	held         []string // the reason of each held record
+	dropped      int      // optional fields left out
 	deidentified bool
 	duplicate    bool
 }
@@ -212,6 +222,12 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return o.fail(http.StatusUnsupportedMediaType, "unsupported_media_type",
 			"unsupported media type: send application/json")
 	}
+	if src.Format == source.FormatFHIRR4 && len(bytes.TrimSpace(body)) == 0 {
+		// An R4 rest-hook channel checks the endpoint with an empty POST.
+		o.status = http.StatusOK
+		o.body = notificationBody{Notification: notificationPing}
+		return o
+	}
 
 	clinic, err := h.params.Get(ctx, ParamClinicID)
 	if err != nil {
@@ -225,11 +241,10 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return o.parseFailed(err)
 	}
 	o.kind = kindOf(res.Records, src.Kind)
-	senderID := verified.EventID
-	if senderID == "" {
-		senderID = res.EventID
-	}
-	o.eventID = queue.EventID(src.Name, senderID, body)
+	// Only a delivery id the signature covers may stand for the body; an
+	// id found inside the payload (Bundle.id, event numbers) proves nothing
+	// about the rest of it, so the body's hash decides.
+	o.eventID = queue.EventID(src.Name, verified.EventID, body)
 
 	if res.Notification.StatusOnly() {
 		o.status = http.StatusOK
@@ -245,19 +260,27 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			}
 		}
 	}
-	o.skipped = res.Skipped
+	o.skipped, o.skippedBy = res.Skipped, res.SkippedBy
 	if len(res.Records) == 0 {
-		// Accepting it would tell the sender the event was handled while
-		// nothing reaches NovaMed (a bundle of other resources, or an
-		// id-only subscription notification, whose resources the bridge
-		// cannot fetch): refuse it so somebody notices.
-		return o.invalid("nothing to deliver: no Patient or Practitioner in the payload (id-only notifications are not supported)", []string{"entry"})
+		// Nothing NovaMed takes: an empty or id-only notification, a
+		// bundle of other resources. Accepted, so the sender keeps the
+		// endpoint, and counted by reason, so operators see it.
+		o.status = http.StatusAccepted
+		o.body = acceptedBody{ID: o.eventID, Records: 0, Skipped: res.Skipped}
+		return o
 	}
 	if len(res.Records) > MaxRecordsPerWebhook {
 		// Queuing must finish well inside the function's timeout, or every
 		// retry would queue part of the event again and never complete.
 		return o.fail(http.StatusRequestEntityTooLarge, "too_many_records",
 			"too many records in one webhook: at most "+strconv.Itoa(MaxRecordsPerWebhook))
+	}
+	if src.OnInvalid == source.OnInvalidReject {
+		if fields := heldFields(res.Records); len(fields) > 0 {
+			o = o.invalid("invalid payload", fields)
+			o.code = "invalid_record"
+			return o
+		}
 	}
 
 	records := res.Records
@@ -269,7 +292,7 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 
 	now := h.now()
-	msgs := make([]queue.Message, len(records))
+	var deliver, held []queue.Message
 	for i, r := range records {
 		rb, err := r.Body()
 		if err != nil {
@@ -280,7 +303,7 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			return o.fail(http.StatusRequestEntityTooLarge, "record_too_large",
 				fmt.Sprintf("record %d is too large to queue", i))
 		}
-		msgs[i] = queue.Message{
+		m := queue.Message{
 			Version:      queue.Version,
 			ID:           queue.RecordID(o.eventID, i),
 			Source:       src.Name,
@@ -290,13 +313,36 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			Deidentified: o.deidentified,
 			Record:       rb,
 		}
+		if r.Hold == nil {
+			deliver = append(deliver, m)
+			continue
+		}
+		m.DeadLetter = &queue.DLQAttributes{
+			ErrorClass: queue.ClassHeld,
+			ErrorCode:  r.Hold.Reason,
+			FailedAt:   now,
+			Fields:     queue.CapFields(r.Hold.Fields),
+		}
+		held = append(held, m)
 	}
-	return h.enqueue(ctx, msgs, o)
+	return h.enqueue(ctx, deliver, held, res.Records, o)
+}
+
+// heldFields lists the paths of every held record, for a source that
+// rejects instead of holding.
+func heldFields(recs []inbound.Record) []string {
+	var out []string
+	for _, r := range recs {
+		if r.Hold != nil {
+			out = append(out, r.Hold.Fields...)
+		}
+	}
+	return out
 }
 
 // deidentify applies the environment guard to every record. On failure it
 // sets the answer in o and returns false.
-func (h *Handler) deidentify(ctx context.Context, recs []novamed.Record, clinic string, o *outcome) ([]novamed.Record, bool) {
+func (h *Handler) deidentify(ctx context.Context, recs []inbound.Record, clinic string, o *outcome) ([]inbound.Record, bool) {
 	key, err := h.params.Get(ctx, ParamPseudonymKey)
 	if err != nil {
 		o.err = err
@@ -309,9 +355,15 @@ func (h *Handler) deidentify(ctx context.Context, recs []novamed.Record, clinic 
 		o.fail(http.StatusServiceUnavailable, "config_error", "temporarily unavailable")
 		return nil, false
 	}
-	out := make([]novamed.Record, len(recs))
+	out := make([]inbound.Record, len(recs))
 	for i, r := range recs {
-		d, _, err := g.Apply(h.env, r)
+		apply := g.Deidentify
+		if r.Hold != nil {
+			// Held: bound for the dead-letter queue, never NovaMed, and
+			// incomplete by definition; de-identified all the same.
+			apply = g.DeidentifyHeld
+		}
+		d, _, err := apply(r.Record)
 		if err != nil {
 			o.err = err
 			if errors.Is(err, phi.ErrPseudonym) || errors.Is(err, phi.ErrMalformedRecord) {
@@ -326,14 +378,16 @@ func (h *Handler) deidentify(ctx context.Context, recs []novamed.Record, clinic 
 			o.code = "deidentification_failed"
 			return nil, false
 		}
-		out[i] = d
+		out[i] = r
+		out[i].Record = d
 	}
 	return out, true
 }
 
-// enqueue records the event in the ledger and queues its messages.
-func (h *Handler) enqueue(ctx context.Context, msgs []queue.Message, o *outcome) *outcome {
-	state, err := h.ledger.BeginEvent(ctx, o.eventID, len(msgs))
+// enqueue records the event in the ledger, queues the records to deliver
+// and dead-letters the held ones.
+func (h *Handler) enqueue(ctx context.Context, msgs, held []queue.Message, recs []inbound.Record, o *outcome) *outcome {
+	state, err := h.ledger.BeginEvent(ctx, o.eventID, len(msgs)+len(held))
 	if err != nil {
 		o.err = err
 		return o.fail(http.StatusServiceUnavailable, "ledger_unavailable", "temporarily unavailable")
@@ -354,23 +408,59 @@ func (h *Handler) enqueue(ctx context.Context, msgs []queue.Message, o *outcome)
 		return o.fail(http.StatusInternalServerError, "internal", "internal error")
 	}
 
-	if err := h.queue.Send(ctx, msgs); err != nil {
-		o.err = err
-		if errors.Is(err, queue.ErrMalformed) {
-			return o.fail(http.StatusInternalServerError, "internal", "internal error")
+	for _, send := range []struct {
+		q    QueueSender
+		msgs []queue.Message
+		code string
+	}{{h.queue, msgs, "queue_unavailable"}, {h.deadLetters, held, "dead_letter_queue_unavailable"}} {
+		if len(send.msgs) == 0 {
+			continue
 		}
-		// Some or all messages are not queued. The event stays "received";
-		// the sender's retry queues it again once the claim expires, and
-		// dispatch deduplicates the records that did go through.
-		return o.fail(http.StatusServiceUnavailable, "queue_unavailable", "temporarily unavailable")
+		if err := send.q.Send(ctx, send.msgs); err != nil {
+			o.err = err
+			if errors.Is(err, queue.ErrMalformed) {
+				return o.fail(http.StatusInternalServerError, "internal", "internal error")
+			}
+			// Some or all messages are not queued. The event stays
+			// "received"; the sender's retry queues it again once the
+			// claim expires, and dispatch deduplicates the records that
+			// did go through (a held record may be dead-lettered twice,
+			// which harms nothing).
+			return o.fail(http.StatusServiceUnavailable, send.code, "temporarily unavailable")
+		}
 	}
 	if err := h.ledger.MarkEventQueued(ctx, o.eventID); err != nil {
 		o.err = err
 		return o.fail(http.StatusServiceUnavailable, "ledger_unavailable", "temporarily unavailable")
 	}
-	o.status, o.records = http.StatusAccepted, len(msgs)
-	o.body = acceptedBody{ID: o.eventID, Records: len(msgs)}
+	o.status, o.records = http.StatusAccepted, len(msgs)+len(held)
+	body := acceptedBody{ID: o.eventID, Records: len(recs)}
+	if o.skipped > 0 {
+		body.Skipped = o.skipped
+	}
+	var dropped []string
+	for i, r := range recs {
+		if r.Hold != nil {
+			o.held = append(o.held, r.Hold.Reason)
+			body.Held = append(body.Held, heldBody{Index: i, Reason: r.Hold.Reason, Fields: capPaths(r.Hold.Fields)})
+		}
+		dropped = append(dropped, r.Dropped...)
+	}
+	o.dropped = len(dropped)
+	body.Dropped = capPaths(dropped)
+	if len(dropped) > len(body.Dropped) {
+		body.DroppedMore = len(dropped) - len(body.Dropped)
+	}
+	o.body = body
 	return o
+}
+
+// capPaths keeps at most inbound.MaxErrorFields paths for an answer.
+func capPaths(paths []string) []string {
+	if len(paths) > inbound.MaxErrorFields {
+		return paths[:inbound.MaxErrorFields:inbound.MaxErrorFields]
+	}
+	return paths
 }
 
 // source returns the parsed definition of the source called name.
@@ -429,11 +519,18 @@ func (o *outcome) parseFailed(err error) *outcome {
 	var pe *inbound.PayloadError
 	switch {
 	case errors.As(err, &pe):
-		o = o.invalid("invalid payload", pe.Fields)
+		o = o.invalid("not a payload this source takes", pe.Fields)
 		o.code = "invalid_payload"
+		if b, ok := o.body.(invalidBody); ok {
+			b.More += pe.More
+			o.body = b
+		}
 		return o
 	case errors.Is(err, inbound.ErrNotJSON):
-		return o.fail(http.StatusUnsupportedMediaType, "not_json", "unsupported media type: the body is not JSON")
+		// The content type was right (checked before): the body is not.
+		o = o.invalid("the body is not JSON", nil)
+		o.code = "not_json"
+		return o
 	case errors.Is(err, inbound.ErrMalformedJSON):
 		o = o.invalid("malformed JSON", nil)
 		o.code = "malformed_json"
@@ -467,7 +564,8 @@ func (o *outcome) invalid(msg string, fields []string) *outcome {
 		fields = []string{}
 	}
 	o.status, o.code = http.StatusBadRequest, "invalid_payload"
-	o.body = invalidBody{Error: msg, Fields: fields}
+	capped := capPaths(fields)
+	o.body = invalidBody{Error: msg, Fields: capped, More: len(fields) - len(capped)}
 	return o
 }
 
@@ -552,7 +650,7 @@ func paramsCode(err error) string {
 
 // kindOf is the kind logged for a request: the records' kind, "mixed", or
 // the source's kind when there are no records.
-func kindOf(recs []novamed.Record, def novamed.Kind) string {
+func kindOf(recs []inbound.Record, def novamed.Kind) string {
 	kind := string(def)
 	for i, r := range recs {
 		switch {

@@ -35,17 +35,20 @@ func main() {
 }
 
 // setup builds the handler from the environment (STAGE, PARAM_PREFIX,
-// QUEUE_URL, LEDGER_TABLE, optional NOVAMED_BASE_URL) and the default AWS
+// QUEUE_URL, DLQ_URL, LEDGER_TABLE, optional NOVAMED_BASE_URL) and the default AWS
 // configuration, which honours AWS_ENDPOINT_URL. Metrics (EMF) go to
 // metricsOut, which Lambda ships to CloudWatch.
 func setup(ctx context.Context, getenv func(string) string, logger *slog.Logger, metricsOut io.Writer) (*Handler, error) {
 	stage := NormalizeStage(getenv("STAGE"))
 	prefix, queueURL, table := getenv("PARAM_PREFIX"), getenv("QUEUE_URL"), getenv("LEDGER_TABLE")
+	dlqURL := getenv("DLQ_URL")
 	switch {
 	case prefix == "":
 		return nil, errors.New("PARAM_PREFIX is required")
 	case queueURL == "":
 		return nil, errors.New("QUEUE_URL is required")
+	case dlqURL == "":
+		return nil, errors.New("DLQ_URL is required (held records are written there)")
 	case table == "":
 		return nil, errors.New("LEDGER_TABLE is required")
 	}
@@ -60,17 +63,23 @@ func setup(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	sender, err := queue.NewSender(sqs.NewFromConfig(cfg), queueURL)
+	sqsClient := sqs.NewFromConfig(cfg)
+	sender, err := queue.NewSender(sqsClient, queueURL)
+	if err != nil {
+		return nil, err
+	}
+	deadLetters, err := queue.NewSender(sqsClient, dlqURL)
 	if err != nil {
 		return nil, err
 	}
 	return New(Config{
-		Stage:     stage,
-		TargetURL: getenv("NOVAMED_BASE_URL"),
-		Params:    cache,
-		Queue:     sender,
-		Ledger:    ledger.New(awsclients.NewDynamoDB(cfg), table),
-		Logger:    logger,
-		Metrics:   metrics.New(metricsOut, map[string]string{"Stage": stage}),
+		Stage:       stage,
+		TargetURL:   getenv("NOVAMED_BASE_URL"),
+		Params:      cache,
+		Queue:       sender,
+		DeadLetters: deadLetters,
+		Ledger:      ledger.New(awsclients.NewDynamoDB(cfg), table),
+		Logger:      logger,
+		Metrics:     metrics.New(metricsOut, map[string]string{"Stage": stage}),
 	})
 }

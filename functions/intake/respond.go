@@ -13,16 +13,29 @@ import (
 // Answer bodies. None holds a value from the payload: ids the bridge made,
 // counts, messages and field paths.
 type (
+	// acceptedBody: Records counts every record the payload holds (held
+	// ones included); Held lists those NovaMed cannot take as they stand,
+	// by index into the payload's records; Dropped lists the optional
+	// fields left out.
 	acceptedBody struct {
-		ID      string `json:"id"`
-		Records int    `json:"records"`
+		ID          string     `json:"id"`
+		Records     int        `json:"records"`
+		Held        []heldBody `json:"held,omitempty"`
+		Dropped     []string   `json:"dropped,omitempty"`
+		DroppedMore int        `json:"dropped_more,omitempty"`
+		Skipped     int        `json:"skipped,omitempty"`
+	}
+	heldBody struct {
+		Index  int      `json:"index"`
+		Reason string   `json:"reason"`
+		Fields []string `json:"fields"`
 	}
 	duplicateBody struct {
 		ID        string `json:"id"`
 		Duplicate bool   `json:"duplicate"`
 	}
 	notificationBody struct {
-		ID           string `json:"id"`
+		ID           string `json:"id,omitempty"`
 		Notification string `json:"notification"`
 	}
 	errorBody struct {
@@ -31,12 +44,18 @@ type (
 	invalidBody struct {
 		Error  string   `json:"error"`
 		Fields []string `json:"fields"`
+		// More counts the paths left out of Fields.
+		More int `json:"more,omitempty"`
 	}
 	tooLargeBody struct {
 		Error    string `json:"error"`
 		MaxBytes int64  `json:"max_bytes"`
 	}
 )
+
+// notificationPing is the answer's notification for an empty rest-hook
+// POST.
+const notificationPing = "ping"
 
 // respond renders an outcome as API Gateway's response.
 func respond(o *outcome) events.APIGatewayV2HTTPResponse {
@@ -104,6 +123,8 @@ func (h *Handler) record(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			slog.String("error_code", o.code),
 			slog.Int("records", o.records),
 			slog.Int("skipped", o.skipped),
+			slog.Int("held", len(o.held)),
+			slog.Int("dropped", o.dropped),
 			slog.Bool("deidentified", o.deidentified),
 			slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
 		)
@@ -119,8 +140,18 @@ func (h *Handler) record(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	switch outcome {
 	case outcomeAccepted:
 		h.metrics.Count("Accepted", o.records)
-		if o.skipped > 0 {
-			h.metrics.Count("Skipped", o.skipped)
+		for reason, n := range o.skippedBy {
+			h.metrics.Count("Skipped", n, "Reason", reason)
+		}
+		if len(o.held) > 0 {
+			// Once without a reason, for the HeldAlarm; once per reason.
+			h.metrics.Count("Held", len(o.held))
+			for _, reason := range o.held {
+				h.metrics.Count("Held", 1, "Reason", reason)
+			}
+		}
+		if o.dropped > 0 {
+			h.metrics.Count("Dropped", o.dropped)
 		}
 		if o.deidentified && o.records > 0 {
 			h.metrics.Count("Deidentified", o.records)

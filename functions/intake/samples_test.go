@@ -52,9 +52,21 @@ func TestSamples(t *testing.T) {
 				require.NotNil(t, a.Records)
 				assert.Equal(t, want.Records, *a.Records)
 				assert.False(t, a.Duplicate)
-				require.Len(t, msgs, want.Records)
+				require.Len(t, msgs, want.Delivered())
+				held := f.deadLetters()
+				require.Len(t, held, len(want.Held))
+				for i, h := range held {
+					dl, err := queue.ParseDLQAttributes(h.attrs)
+					require.NoError(t, err)
+					assert.Equal(t, queue.ClassHeld, dl.ErrorClass)
+					assert.Equal(t, want.Held[i], dl.ErrorCode)
+					assert.True(t, h.msg.Deidentified, "held records are de-identified outside production")
+				}
+				assertNoSampleValues(t, tmpl, held)
 				for i, m := range msgs {
-					assert.Equal(t, queue.RecordID(a.ID, i), m.msg.ID)
+					if len(want.Held) == 0 {
+						assert.Equal(t, queue.RecordID(a.ID, i), m.msg.ID)
+					}
 					assert.Equal(t, tmpl.Source, m.msg.Source)
 					assert.Equal(t, want.Kinds[i], string(m.msg.Kind))
 					assert.Equal(t, queue.StageDev, m.msg.Stage)
@@ -109,7 +121,8 @@ func TestSamplesDuplicate(t *testing.T) {
 			a1, a2 := decodeAnswer(t, first.Body), decodeAnswer(t, second.Body)
 			assert.Equal(t, a1.ID, a2.ID)
 			assert.True(t, a2.Duplicate)
-			assert.Len(t, f.messages(), tmpl.Expect.Records)
+			assert.Len(t, f.messages(), tmpl.Expect.Delivered())
+			assert.Len(t, f.deadLetters(), len(tmpl.Expect.Held), "a held record is dead-lettered once")
 			assert.Contains(t, f.metrics.String(), `"Duplicates":1`)
 		})
 	}

@@ -145,16 +145,52 @@ func (e *e2e) deadLetters() []queue.DLQAttributes {
 func TestEndToEndEverySampleAnswersAsDesigned(t *testing.T) {
 	e := startE2E(t, nil)
 	records := 0
+	var held []string
 	for name, tpl := range e.templates {
 		resp := e.post(name, "")
 		assert.Equal(t, tpl.Expect.Status, resp.Status, "%s: %s", name, resp.Body)
 		if resp.Status == 202 {
-			records += tpl.Expect.Records
+			records += tpl.Expect.Delivered()
+			held = append(held, tpl.Expect.Held...)
 		}
 	}
 	e.drain()
 	assert.Equal(t, records, e.delivered(), "every queued record reaches NovaMed once")
-	assert.Empty(t, e.deadLetters())
+	var got []string
+	for _, a := range e.deadLetters() {
+		assert.Equal(t, queue.ClassHeld, a.ErrorClass, "only held records wait in the DLQ")
+		got = append(got, a.ErrorCode)
+	}
+	assert.ElementsMatch(t, held, got)
+}
+
+// A Patient without an email address is held: answered 202 naming it, and
+// waiting in the dead-letter queue as held/missing_email, de-identified
+// (the local stack is dev), never sent to NovaMed.
+func TestEndToEndHeldRecord(t *testing.T) {
+	e := startE2E(t, nil)
+	resp := e.post("fhir-patient-held", "")
+	require.Equal(t, 202, resp.Status, string(resp.Body))
+	assert.Contains(t, string(resp.Body), `"reason":"missing_email"`)
+	e.drain()
+	assert.Zero(t, e.delivered())
+	res, err := e.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(e.DLQURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+		MessageAttributeNames: []string{"All"}, VisibilityTimeout: 60,
+	})
+	require.NoError(t, err)
+	require.Len(t, res.Messages, 1)
+	a, err := queue.ParseDLQAttributes(res.Messages[0].MessageAttributes)
+	require.NoError(t, err)
+	assert.Equal(t, queue.ClassHeld, a.ErrorClass)
+	assert.Equal(t, "missing_email", a.ErrorCode)
+	assert.Equal(t, []string{"telecom"}, a.Fields)
+	m, err := queue.Decode(aws.ToString(res.Messages[0].Body))
+	require.NoError(t, err)
+	assert.True(t, m.Deidentified)
+	for _, v := range []string{"Lovelace", "Byron Street", "1985-12-10"} {
+		assert.NotContains(t, string(m.Record), v, "a held record is de-identified outside production")
+	}
 }
 
 func TestEndToEndDelivery(t *testing.T) {

@@ -70,7 +70,13 @@ type Expect struct {
 	Kinds []string `json:"kinds,omitempty"`
 	// Fields are the field paths of a 400, in order.
 	Fields []string `json:"fields,omitempty"`
+	// Held are the hold reasons of the records that are held (dead-lettered
+	// as class held, not delivered), in order; Records counts them too.
+	Held []string `json:"held,omitempty"`
 }
+
+// Delivered is the number of records of the sample bound for NovaMed.
+func (e Expect) Delivered() int { return e.Records - len(e.Held) }
 
 // Duration is a time.Duration written as a Go duration string in JSON.
 type Duration time.Duration
