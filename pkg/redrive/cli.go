@@ -398,6 +398,10 @@ func (c *Command) move(ctx context.Context, t *Tool, cl Clients, stdout, stderr 
 			}
 			fmt.Fprintln(stdout, line)
 		}
+		if n := sum.SkippedBy[SkipNeedsNewData]; n > 0 {
+			fmt.Fprintf(stdout, "note: %d held or update records left in place: redriving cannot fix them "+
+				"(a held record is fixed by new data from the sender, an update is applied in NovaMed by hand)\n", n)
+		}
 		if n := sum.SkippedBy[SkipUnconfirmed]; n > 0 {
 			fmt.Fprintf(stdout, "note: %d unconfirmed records left in place; check NovaMed, then use --confirm-unconfirmed --ledger-table\n", n)
 		}
@@ -412,8 +416,8 @@ func (c *Command) native(ctx context.Context, t *Tool, cl Clients, stdout, stder
 		fmt.Fprintln(stderr, "redrive: this SQS endpoint does not support StartMessageMoveTask "+
 			"(kumo and other emulators do not); falling back to the filtered move")
 		return c.move(ctx, t, cl, stdout, stderr)
-	case errors.Is(err, ErrUnconfirmedPresent):
-		return fmt.Errorf("%w; run move without --all-native (it leaves unconfirmed records in place)", err)
+	case errors.Is(err, ErrUnconfirmedPresent), errors.Is(err, ErrStayPresent):
+		return fmt.Errorf("%w; run move without --all-native (it leaves such records in place)", err)
 	case err != nil:
 		return err
 	}

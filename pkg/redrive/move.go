@@ -75,6 +75,12 @@ const (
 	SkipUnconfirmed     = "unconfirmed"       // needs ConfirmUnconfirmed
 	SkipNotQueueMessage = "not_queue_message" // unconfirmed, but no record id to resolve
 	SkipLedgerNotFound  = "ledger_not_found"  // unconfirmed, no ledger entry
+	// SkipNeedsNewData: a held record (NovaMed cannot take it as it
+	// stands) or an update (the person already has a chart). Redriving
+	// cannot fix either: a held record is fixed by new data from the
+	// sender, which arrives as a new event; an update is applied in
+	// NovaMed by hand. They stay in the DLQ, whatever the filters say.
+	SkipNeedsNewData = "needs_new_data"
 	// An unconfirmed record the ledger refuses to release is skipped as
 	// "ledger_<state>", e.g. ledger_delivered.
 )
@@ -174,6 +180,9 @@ func (o *MoveOptions) selects(r *received) string {
 	class, code := r.class(), r.code()
 	if o.ErrorClass != "" && class != o.ErrorClass || o.ErrorCode != "" && code != o.ErrorCode {
 		return SkipFilter
+	}
+	if class == queue.ClassHeld || class == queue.ClassUpdate {
+		return SkipNeedsNewData
 	}
 	if o.ErrorClass == "" && (class == queue.ClassMalformed || class == ClassGuard) {
 		return SkipNotRedrivable

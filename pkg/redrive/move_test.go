@@ -11,10 +11,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/novamed"
+	"github.com/novamed/bridge/pkg/queue"
 	"github.com/novamed/bridge/pkg/redrive"
 )
 
@@ -468,4 +470,48 @@ func TestMoveCommandJSON(t *testing.T) {
 	require.Equal(t, redrive.MoveSummary{
 		Moved: 1, Skipped: 1, SkippedBy: map[string]int{redrive.SkipNotRedrivable: 1}, Stopped: redrive.StopEmpty,
 	}, sum)
+}
+
+// Held and update records stay in the DLQ whatever the filters say: what
+// fixes a held record is new data from the sender, and an update is applied
+// in NovaMed by hand. Stats shows them; the command says why they stay.
+func TestMoveLeavesHeldAndUpdateRecords(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts redrive.MoveOptions
+		skip map[string]int
+	}{
+		{"no filter", redrive.MoveOptions{}, map[string]int{redrive.SkipNeedsNewData: 2}},
+		{"held by name", redrive.MoveOptions{ErrorClass: queue.ClassHeld}, map[string]int{redrive.SkipNeedsNewData: 1, redrive.SkipFilter: 2}},
+		{"update by name", redrive.MoveOptions{ErrorClass: queue.ClassUpdate}, map[string]int{redrive.SkipNeedsNewData: 1, redrive.SkipFilter: 2}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			dlq, target := e.queues()
+			ids := map[string]string{
+				"held":   e.put(dlq, dead{class: queue.ClassHeld, code: "missing_email"}),
+				"update": e.put(dlq, dead{class: queue.ClassUpdate, code: "changed"}),
+				"perm":   e.put(dlq, dead{class: queue.ClassPermanent, code: "validation_error", status: 400}),
+			}
+
+			st, err := e.tool(dlq).Stats(context.Background())
+			require.NoError(t, err)
+			classes := map[string]int{}
+			for _, g := range st.Groups {
+				classes[g.ErrorClass] += g.Count
+			}
+			assert.Equal(t, map[string]int{queue.ClassHeld: 1, queue.ClassUpdate: 1, queue.ClassPermanent: 1}, classes)
+
+			tt.opts.To = target
+			sum, err := e.tool(dlq).Move(context.Background(), tt.opts)
+			require.NoError(t, err)
+			assert.Equal(t, tt.skip, sum.SkippedBy)
+			var moved []string
+			if tt.opts.ErrorClass == "" {
+				moved = append(moved, "perm")
+			}
+			assert.Equal(t, len(moved), sum.Moved)
+			e.requireMoved(dlq, target, ids, moved...)
+		})
+	}
 }

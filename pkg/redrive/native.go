@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/novamed/bridge/pkg/queue"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -14,6 +15,10 @@ import (
 // A native move task cannot leave them behind, so it is not started; use
 // Move, which skips them (or resolves them with ConfirmUnconfirmed).
 var ErrUnconfirmedPresent = errors.New("redrive: the dead-letter queue holds unconfirmed records; a native move cannot skip them")
+
+// ErrStayPresent: MoveNative found held or update records in the DLQ,
+// which no move may take out (see SkipNeedsNewData).
+var ErrStayPresent = errors.New("redrive: the dead-letter queue holds held or update records, which must stay; a native move cannot skip them")
 
 // MaxNativeRate is SQS's limit of MaxNumberOfMessagesPerSecond.
 const MaxNativeRate = 500
@@ -64,8 +69,11 @@ func (t *Tool) MoveNative(ctx context.Context, api NativeMoveAPI, o NativeOption
 		return NativeMove{}, err
 	}
 	for _, g := range st.Groups {
-		if g.ErrorClass == ClassUnconfirmed {
+		switch g.ErrorClass {
+		case ClassUnconfirmed:
 			return NativeMove{}, ErrUnconfirmedPresent
+		case queue.ClassHeld, queue.ClassUpdate:
+			return NativeMove{}, ErrStayPresent
 		}
 	}
 	in := &sqs.StartMessageMoveTaskInput{
