@@ -32,13 +32,21 @@
 //
 // # Decisions
 //
-//   - Validation: Parse validates every record with novamed.Record.Validate
-//     and fails the whole payload if any record fails, so a sender never gets
-//     half an event queued. Validation failures are reported at the path of
-//     the sender's field the value came from (birthDate,
-//     entry[1].resource.name[0].family, fields.dob, form_response.answers[2]);
-//     a required field with no source in the payload is reported as
-//     records[<i>].<novamed field>.
+//   - Hold, never refuse, a person: Parse fails only for what the sender's
+//     configuration can fix (not JSON, too deep, not a format the source
+//     takes). Every record is normalised first (normalize.go: NFKC, phone
+//     extensions, US state names to USPS codes, ZIP+4, US and dateTime
+//     birth dates), then validated with novamed.Record.Validate. An
+//     optional field still invalid is removed and its path listed in
+//     Record.Dropped; an address that cannot be shipped to (abroad, or
+//     with an invalid state or ZIP) is dropped whole, never in part. A
+//     required field missing or invalid puts a Hold on the record (reason
+//     slug and paths), and so do a deceased patient and the patient-animal
+//     extension: the caller dead-letters it as held instead of sending it.
+//     Paths are those of the sender's fields (birthDate,
+//     entry[1].resource.name[0].family, fields.dob,
+//     form_response.answers[2]); a required field with no source in the
+//     payload is records[<i>].<novamed field>.
 //   - Only the fields NovaMed takes are read. FHIR narrative (text),
 //     extensions, contained resources and everything else are never decoded,
 //     so they cannot leave intake.
@@ -61,18 +69,40 @@
 //     reported in full, in payload order.
 //   - Gender: male, female, other (any case); unknown, empty and "prefer not
 //     to say" are omitted; any other value is a field error.
-//   - FHIR choices: the official name, else the first name not marked old;
+//   - FHIR choices: the official name, else the usual one, else the first
+//     not marked old or ended; a name given only as text of two or more
+//     words is split into first word (given) and last word (family), and
+//     further given names (middle names) are never sent, NovaMed having no
+//     field for them;
 //     email and phone from telecom entries not marked old, preferring use
-//     home or mobile; the home address, else the first not marked old (line
+//     home or mobile; a current US address (not old, not ended), home
+//     first (line
 //     1 is line[0]; further lines are joined into address line 2); NPI from
 //     identifier system http://hl7.org/fhir/sid/us-npi (or its OID); license
 //     and DEA numbers only from identifiers typed with HL7 v2 table 0203 codes
 //     MD and DEA. license_state has no unambiguous FHIR source and is never
 //     set.
-//   - Event ids: Result.EventID is the sender's id when the payload has one
+//   - Bundles: searchset yields its match entries; transaction and batch
+//     their POST and PUT entries; message the MessageHeader's focus;
+//     document the Composition's subject; collection and history every
+//     entry; responses nothing. When the chosen entries hold a Patient,
+//     the Practitioners among them are context (a GP, an author) and are
+//     skipped; otherwise (a provider directory) they are the records. The
+//     same resource twice (by Type/id, else fullUrl) is one record.
+//     Result.SkippedBy counts what was left out, by reason.
+//   - Subscription notifications (R4 backport history bundles, R4B/R5
+//     SubscriptionStatus, R5 subscription-notification bundles): status
+//     types yield nothing; events yield the Patients and Practitioners
+//     included in full, else Result.References (the events' focus, else
+//     the entries' fullUrls) for a source that fetches from its EHR.
+//   - Subjects: a FHIR record's Subject is Type/id from the resource's
+//     logical id (or a fullUrl ending in Type/id), so one person is one
+//     NovaMed chart however many events name them.
+//   - Event ids: Result.EventID is the id the payload gives itself
 //     (Typeform event_id, form event_id, FHIR Bundle.id, or for a
-//     subscription notification "<subscription>#<event numbers>", which
-//     stays stable across retries). An id longer than 128 bytes or with
+//     subscription notification "<subscription>#<event numbers>"), for
+//     logs only: the bridge's event id never rests on a payload field
+//     (queue.EventID hashes the body). An id longer than 128 bytes or with
 //     characters outside [A-Za-z0-9._~:/#,@+=-] is replaced by
 //     "sha256:<hex>" of itself.
 package inbound
