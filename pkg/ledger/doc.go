@@ -17,7 +17,8 @@
 // Items hold ids, states, timestamps, counts and NovaMed ids, never PHI:
 //
 //	event#<event id>    pk, state, records, created_at, updated_at, claimed_until, expires_at
-//	record#<record id>  pk, state, attempts, created_at, updated_at, claimed_until, novamed_id, expires_at
+//	record#<record id>  pk, state, attempts, created_at, updated_at, claimed_until, novamed_id, expires_at, subject
+//	subject#<subject>   pk, state, owner, digests, created_at, updated_at, claimed_until, novamed_id
 //
 // created_at, updated_at and claimed_until are Unix milliseconds (a lease
 // needs better than one-second resolution); expires_at is Unix seconds, as
@@ -101,6 +102,41 @@
 // that did outlive its claim could still record its outcome over a newer
 // attempt's state; MarkDelivered refuses to overwrite a different NovaMed id
 // ([ErrConflict]), which surfaces a double creation instead of hiding it.
+//
+// # Subjects (one person, one NovaMed chart)
+//
+// NovaMed only creates, so exactly once per event is not enough: a Patient
+// update, a PUT in a transaction, a re-sent form or a fetch after a second
+// notification would each make a second chart. Intake gives every record
+// the key of the person it describes (the subject: a keyed hash, never a
+// value), and dispatch claims the subject after the record:
+//
+//	               ClaimSubject (granted)        MarkSubjectCreated
+//	(absent) ─────────────────────────▶ creating ─────────────────────▶ created
+//	                                    + owner  ──ReleaseSubject─────▶ (absent)
+//	                                             ──MarkSubjectUnconfirmed / claim expired──▶ unconfirmed
+//	unconfirmed ──MarkSubjectCreated (operator, id found)──▶ created
+//	unconfirmed ──ReleaseSubject (operator, nothing found)──▶ (absent)
+//
+// [Ledger.ClaimSubject] answers [SubjectGranted] (this record creates the
+// chart), [SubjectExists] (the chart's id, and the keyed digests of the
+// fields it was created with: dispatch compares them with the record's and
+// acknowledges an unchanged record, or dead-letters a changed one as class
+// update naming the changed fields), [SubjectInFlight] (another record of
+// the person is being delivered now) or [SubjectUnknown] (an earlier
+// creation may have reached NovaMed). Of concurrent claims exactly one is
+// granted. The owner's later outcome moves the subject with its record:
+// created with NovaMed's id, released when nothing was created, unconfirmed
+// with it.
+//
+// Subject items carry no expires_at: a person updated a year after their
+// first webhook is still the same person, and the chart is still in
+// NovaMed. Event and record items expire after the TTL; the subject does
+// not, so a replay after an event's TTL (HMAC, Typeform and bearer carry no
+// timestamp) finds the chart and creates nothing. A held record never
+// touches its subject, so when the person later arrives complete, that
+// record creates the chart. The record item notes its subject
+// ([Ledger.RecordSubject]) so operators can look it up by record id.
 //
 // # Errors
 //

@@ -113,6 +113,10 @@ func (panicClient) GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dyn
 	panic("unexpected GetItem")
 }
 
+func (panicClient) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	panic("unexpected DeleteItem")
+}
+
 // TestKumoConditionalCheckType records that kumo's failed condition decodes to
 // the SDK's typed exception, so errors.As on it is the primary check.
 func TestKumoConditionalCheckType(t *testing.T) {
@@ -153,6 +157,10 @@ func (c *ccfClient) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...fu
 func (c *ccfClient) GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	c.reads++
 	return &dynamodb.GetItemOutput{Item: c.item}, nil
+}
+
+func (c *ccfClient) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	return nil, c.fail()
 }
 
 func TestConditionFailureForms(t *testing.T) {
