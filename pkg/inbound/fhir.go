@@ -355,6 +355,9 @@ func mapResource(r *resource, prefix, fullURL string, opts Options, p *parsed) {
 	}
 	s := p.add(novamed.Record{Kind: novamed.KindPatient, Patient: pt}, src)
 	s.subject = subjectOf(resPatient, r.ID.v, fullURL)
+	if v := identifierValue(r.Identifier, opts.SubjectSystem); v != "" {
+		s.subject = "identifier|" + v
+	}
 	s.dropped, p.dropLater = p.dropLater, nil
 	switch {
 	case isTrue(r.DeceasedBoolean) || isPresent(r.DeceasedDateTime):
@@ -366,6 +369,22 @@ func mapResource(r *resource, prefix, fullURL string, opts Options, p *parsed) {
 	case hasExtension(r.Extension, extAnimal):
 		s.hold = &Hold{Reason: HoldNonHuman, Fields: []string{prefix + "extension"}}
 	}
+}
+
+// identifierValue is the value of the first identifier of system, "" when
+// system is empty or absent.
+func identifierValue(ids []identifier, system string) string {
+	if system == "" {
+		return ""
+	}
+	for _, id := range ids {
+		if id.System.v == system {
+			if v := strings.TrimSpace(normalize("", id.Value.v)); v != "" {
+				return v
+			}
+		}
+	}
+	return ""
 }
 
 func isTrue(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "true" }

@@ -3,6 +3,7 @@ package inbound
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/novamed/bridge/pkg/novamed"
 )
@@ -53,7 +54,12 @@ func parseForm(body []byte, opts Options, p *parsed) (Result, error) {
 		}
 		assign(rec, src, target, "fields."+key, d.Fields[key], p)
 	}
-	p.add(rec, src)
+	s := p.add(rec, src)
+	if f := opts.SubjectField; f != "" {
+		if v := d.Fields[f]; v.set && strings.TrimSpace(v.v) != "" {
+			s.subject = "field|" + strings.TrimSpace(normalize("", v.v))
+		}
+	}
 	return res, nil
 }
 

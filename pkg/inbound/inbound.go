@@ -36,6 +36,14 @@ type Options struct {
 	// "type", and one whose "type" names another kind is a field error at
 	// "type". Unused by FHIR.
 	Kind novamed.Kind
+	// SubjectSystem (FHIR) is the identifier system that names a person
+	// within the source (an MRN system) where the sender's resource ids
+	// are not stable; a resource without it falls back to Type/id.
+	SubjectSystem string
+	// SubjectField (forms) is the sender field that names the person (a
+	// hidden patient id; for Typeform "hidden.<name>"); without it the
+	// event is the subject.
+	SubjectField string
 }
 
 // Notification says what kind of FHIR subscription notification a payload is.
@@ -105,8 +113,11 @@ type Record struct {
 	Dropped []string
 	// Subject names the person within the source, for one NovaMed chart
 	// per person: "Patient/<id>" or "Practitioner/<id>" for a FHIR resource
-	// with a logical id; empty when the payload gives none (the event is
-	// then the subject). Never a value of the record.
+	// with a logical id, "identifier|<value>" for Options.SubjectSystem,
+	// "field|<value>" for Options.SubjectField; empty when the payload
+	// gives none (the event is then the subject). It can hold an
+	// identifier (an MRN): intake hashes it with a key
+	// (queue.SubjectKey) before anything leaves the function.
 	Subject string
 }
 

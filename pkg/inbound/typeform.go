@@ -120,6 +120,11 @@ func parseTypeform(body []byte, opts Options, p *parsed) (Result, error) {
 			assign(rec, src, opts.FieldMap[key], "form_response.hidden."+name, v, p)
 		}
 	}
-	p.add(rec, src)
+	s := p.add(rec, src)
+	if name, ok := strings.CutPrefix(opts.SubjectField, hiddenPrefix); ok {
+		if v := d.FormResponse.Hidden[name]; v.set && strings.TrimSpace(v.v) != "" {
+			s.subject = "field|" + strings.TrimSpace(normalize("", v.v))
+		}
+	}
 	return res, nil
 }

@@ -262,7 +262,7 @@ func isType(v types.MessageAttributeValue, base string) bool {
 // dead-lettered, or redriven (which drops the dead-letter attributes).
 func BaseAttributes(attrs map[string]types.MessageAttributeValue) map[string]types.MessageAttributeValue {
 	out := make(map[string]types.MessageAttributeValue, 8)
-	if kind, err := stringValue(attrs, AttrKind, true); err == nil && novamed.Kind(kind).Valid() {
+	if kind, err := stringValue(attrs, AttrKind, true); err == nil && (novamed.Kind(kind).Valid() || novamed.Kind(kind) == KindReference) {
 		out[AttrKind] = stringAttr(kind)
 	}
 	if source, err := stringValue(attrs, AttrSource, true); err == nil && ValidSource(source) {

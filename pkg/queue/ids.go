@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -109,4 +110,25 @@ func ParseRecordID(id string) (eventID string, index int, err error) {
 		return "", 0, ErrInvalidRecordID
 	}
 	return m[1], index, nil
+}
+
+// subjectDomain separates subject keys from every other keyed hash made
+// with the same key (pseudonyms, field digests).
+const subjectDomain = "novamed-bridge/subject/v1"
+
+// SubjectKey returns the key of one person: "sub:<32 hex digits>", an
+// HMAC-SHA256 under key (the deployment's pseudonym-key) of the parts that
+// identify them: ("npi", <npi>) for a practitioner, across every source;
+// ("source", <name>, <what>...) for a patient within one source (a FHIR
+// Type/id, a configured identifier system and value, a form's identifying
+// field). The parts can be PHI (an MRN, an email), so the key is keyed and
+// the parts never leave intake: a plain hash of an MRN could be reversed
+// by trying them all.
+func SubjectKey(key []byte, parts ...string) string {
+	m := hmac.New(sha256.New, key)
+	writeField(m, []byte(subjectDomain))
+	for _, p := range parts {
+		writeField(m, []byte(p))
+	}
+	return "sub:" + hex.EncodeToString(m.Sum(nil))[:eventHashHex]
 }

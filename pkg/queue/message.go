@@ -109,8 +109,17 @@ type Message struct {
 	// Deidentified reports whether intake de-identified the record. It is
 	// information, not permission: dispatch applies the guard again.
 	Deidentified bool
-	// Record is the NovaMed request body, a JSON object.
+	// Record is the NovaMed request body, a JSON object; absent for a
+	// reference.
 	Record json.RawMessage
+	// Subject is the key of the person the record describes (SubjectKey):
+	// every record of one subject becomes one NovaMed chart. Empty when the
+	// payload names no person beyond the event (the record is then its own
+	// subject).
+	Subject string
+	// Reference is what a KindReference message points at in the source's
+	// FHIR server: a relative reference, Type/id. Dispatch fetches it.
+	Reference string
 	// DeadLetter, when set, makes the message a dead letter from the
 	// start (a held record): Attributes adds its attributes. It is not
 	// part of the body, and Decode never sets it.
@@ -126,7 +135,9 @@ type wire struct {
 	ReceivedAt   string          `json:"received_at"`
 	Stage        string          `json:"stage"`
 	Deidentified bool            `json:"deidentified"`
-	Record       json.RawMessage `json:"record"`
+	Subject      string          `json:"subject,omitempty"`
+	Reference    string          `json:"reference,omitempty"`
+	Record       json.RawMessage `json:"record,omitempty"`
 }
 
 // Encode returns the message body. It checks the message as Decode would,
@@ -149,6 +160,8 @@ func (m Message) Encode() (string, error) {
 		ReceivedAt:   m.ReceivedAt.UTC().Format(time.RFC3339Nano),
 		Stage:        m.Stage,
 		Deidentified: m.Deidentified,
+		Subject:      m.Subject,
+		Reference:    m.Reference,
 		Record:       m.Record,
 	})
 	if err != nil {
@@ -179,17 +192,25 @@ func (m Message) Validate() error {
 		return malformed("id", ReasonInvalid)
 	case m.Kind == "":
 		return malformed("kind", ReasonRequired)
-	case !m.Kind.Valid():
+	case !m.Kind.Valid() && m.Kind != KindReference:
 		return malformed("kind", ReasonInvalid)
+	case m.Subject != "" && !ValidSubject(m.Subject):
+		return malformed("subject", ReasonInvalid)
+	case m.Kind == KindReference && len(m.Record) != 0:
+		return malformed("record", "not allowed with kind reference")
+	case m.Kind == KindReference && !ValidReference(m.Reference):
+		return malformed("reference", ReasonInvalid)
+	case m.Kind != KindReference && m.Reference != "":
+		return malformed("reference", "only with kind reference")
 	case m.ReceivedAt.IsZero():
 		return malformed("received_at", ReasonRequired)
 	case m.Stage == "":
 		return malformed("stage", ReasonRequired)
 	case m.Stage != StageDev && m.Stage != StageProd:
 		return malformed("stage", ReasonInvalid)
-	case len(m.Record) == 0:
+	case m.Kind != KindReference && len(m.Record) == 0:
 		return malformed("record", ReasonRequired)
-	case !isJSONObject(m.Record):
+	case m.Kind != KindReference && !isJSONObject(m.Record):
 		return malformed("record", ReasonNotObject)
 	case m.DeadLetter != nil && m.DeadLetter.Validate() != nil:
 		return malformed("", "invalid dead-letter attributes")
@@ -258,15 +279,21 @@ func Decode(body string) (Message, error) {
 	if err := decodeField(fields, "deidentified", &m.Deidentified, false); err != nil {
 		return Message{}, err
 	}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"subject", &m.Subject}, {"reference", &m.Reference}} {
+		if err := decodeField(fields, f.key, f.dst, false); err != nil {
+			return Message{}, err
+		}
+	}
 	// received_at: RFC 3339 (time.RFC3339 accepts fractional seconds).
 	if m.ReceivedAt, err = time.Parse(time.RFC3339, receivedAt); err != nil {
 		return Message{}, malformed("received_at", ReasonInvalid)
 	}
-	rec, ok := fields["record"]
-	if !ok {
-		return Message{}, malformed("record", ReasonRequired)
+	if rec, ok := fields["record"]; ok {
+		m.Record = rec
 	}
-	m.Record = rec
 	if err := m.Validate(); err != nil {
 		return Message{}, err
 	}
@@ -275,8 +302,24 @@ func Decode(body string) (Message, error) {
 
 var knownKeys = map[string]bool{
 	"v": true, "id": true, "source": true, "kind": true, "received_at": true,
-	"stage": true, "deidentified": true, "record": true,
+	"stage": true, "deidentified": true, "record": true, "subject": true, "reference": true,
 }
+
+// KindReference is the kind of a message that carries no record, only a
+// reference into the source's FHIR server (an id-only notification):
+// dispatch fetches the resource, maps it and delivers it. It carries no PHI.
+const KindReference novamed.Kind = "reference"
+
+var (
+	subjectRE   = regexp.MustCompile(`^sub:[0-9a-f]{32}$`)
+	referenceRE = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}/[A-Za-z0-9.-]{1,64}$`)
+)
+
+// ValidSubject reports whether s is a subject key (SubjectKey's shape).
+func ValidSubject(s string) bool { return subjectRE.MatchString(s) }
+
+// ValidReference reports whether s is a relative FHIR reference, Type/id.
+func ValidReference(s string) bool { return referenceRE.MatchString(s) }
 
 // splitObject reads the top-level object into its raw values, rejecting
 // unknown and repeated keys (encoding/json would keep the last of two

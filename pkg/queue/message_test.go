@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/novamed/bridge/pkg/novamed"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -245,4 +246,50 @@ func TestMessageRendersWithoutRecord(t *testing.T) {
 	// A message built with free text in its fields renders placeholders.
 	bad := Message{ID: phiMarker, Source: phiMarker + " x", Kind: phiMarker}
 	require.NotContains(t, bad.String(), phiMarker)
+}
+
+func TestSubjectAndReference(t *testing.T) {
+	base := Message{
+		ID: RecordID(EventID("ehr", "", []byte("b")), 0), Source: "ehr", Kind: "patient",
+		ReceivedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Stage: StageDev, Record: json.RawMessage(`{"first_name":"x"}`),
+	}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	sub := SubjectKey(key, "source", "ehr", "Patient/123")
+	require.True(t, ValidSubject(sub))
+	assert.Equal(t, sub, SubjectKey(key, "source", "ehr", "Patient/123"), "stable")
+	assert.NotEqual(t, sub, SubjectKey(key, "source", "ehr2", "Patient/123"), "scoped to the source")
+	assert.NotEqual(t, sub, SubjectKey(key, "source", "ehrPatient/123"), "parts are length-prefixed")
+	assert.NotEqual(t, sub, SubjectKey([]byte("another key of thirty-two bytes!"), "source", "ehr", "Patient/123"), "keyed")
+	assert.NotContains(t, sub, "123")
+
+	m := base
+	m.Subject = sub
+	body, err := m.Encode()
+	require.NoError(t, err)
+	got, err := Decode(body)
+	require.NoError(t, err)
+	assert.Equal(t, sub, got.Subject)
+
+	ref := base
+	ref.Kind, ref.Record, ref.Reference = KindReference, nil, "Encounter/86009987-eabe"
+	body, err = ref.Encode()
+	require.NoError(t, err)
+	assert.NotContains(t, body, `"record"`)
+	got, err = Decode(body)
+	require.NoError(t, err)
+	assert.Equal(t, "Encounter/86009987-eabe", got.Reference)
+	assert.Equal(t, KindReference, got.Kind)
+
+	for name, bad := range map[string]func(*Message){
+		"subject not a key":       func(m *Message) { m.Subject = "Patient/123" },
+		"reference with a record": func(m *Message) { m.Kind = KindReference; m.Reference = "Patient/1" },
+		"absolute reference":      func(m *Message) { m.Kind, m.Record, m.Reference = KindReference, nil, "http://169.254.169.254/Patient/1" },
+		"reference on a record":   func(m *Message) { m.Reference = "Patient/1" },
+		"reference without one":   func(m *Message) { m.Kind, m.Record = KindReference, nil },
+	} {
+		m := base
+		bad(&m)
+		_, err := m.Encode()
+		assert.ErrorIs(t, err, ErrMalformed, name)
+	}
 }
