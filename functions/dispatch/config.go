@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/novamed/bridge/pkg/delivery"
 	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/queue"
 )
@@ -118,7 +119,7 @@ func (c Config) Validate() error {
 		return configErr("MAX_RECEIVE_COUNT", "is out of range")
 	case c.Concurrency < 1 || c.Concurrency > maxConcurrency:
 		return configErr("DISPATCH_CONCURRENCY", "is out of range")
-	case c.BackoffBase <= 0 || c.BackoffCap < c.BackoffBase || c.BackoffCap > maxVisibility:
+	case c.BackoffBase <= 0 || c.BackoffCap < c.BackoffBase || c.BackoffCap > delivery.MaxVisibility:
 		return configErr("BACKOFF_BASE/BACKOFF_CAP", "must satisfy 0 < base <= cap <= 12h")
 	}
 	if _, err := novamed.CheckBaseURL(c.BaseURL); err != nil {
