@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/pkg/delivery"
 	"github.com/novamed/bridge/pkg/novamed"
 )
 
@@ -34,6 +35,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 	assert.Equal(t, DefaultConcurrency, c.Concurrency)
 	assert.Equal(t, DefaultBackoffBase, c.BackoffBase)
 	assert.Equal(t, DefaultBackoffCap, c.BackoffCap)
+	assert.Equal(t, delivery.Status500Unconfirmed, c.Status500)
 }
 
 func TestConfigFromEnvStage(t *testing.T) {
@@ -65,6 +67,7 @@ func TestConfigFromEnvOverrides(t *testing.T) {
 	env["DISPATCH_CONCURRENCY"] = "4"
 	env["BACKOFF_BASE"] = "250ms"
 	env["BACKOFF_CAP"] = "20"
+	env["NOVAMED_500_POLICY"] = "retryable"
 	c, err := ConfigFromEnv(envOf(env))
 	require.NoError(t, err)
 	assert.Equal(t, "http://127.0.0.1:8080", c.BaseURL)
@@ -72,6 +75,7 @@ func TestConfigFromEnvOverrides(t *testing.T) {
 	assert.Equal(t, 4, c.Concurrency)
 	assert.Equal(t, 250*time.Millisecond, c.BackoffBase)
 	assert.Equal(t, 20*time.Second, c.BackoffCap)
+	assert.Equal(t, delivery.Status500Retryable, c.Status500)
 }
 
 func TestConfigFromEnvErrors(t *testing.T) {
@@ -91,6 +95,8 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		{"negative base", "BACKOFF_BASE", "-1s", "BACKOFF_BASE"},
 		{"cap below base", "BACKOFF_CAP", "1s", "BACKOFF_CAP"},
 		{"cap over 12h", "BACKOFF_CAP", "13h", "BACKOFF_CAP"},
+		{"500 policy unknown", "NOVAMED_500_POLICY", "sometimes", "NOVAMED_500_POLICY"},
+		{"500 policy cased", "NOVAMED_500_POLICY", "Retryable", "NOVAMED_500_POLICY"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := baseEnv()

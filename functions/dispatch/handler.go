@@ -218,6 +218,7 @@ func New(cfg Config, deps Deps, opts ...Option) (*Handler, error) {
 		BackoffBase:     cfg.BackoffBase,
 		BackoffCap:      cfg.BackoffCap,
 		DeferDelay:      h.deferDelay,
+		Status500:       cfg.Status500,
 	}, delivery.Deps{
 		SQS:         deps.SQS,
 		Ledger:      deps.Ledger,

@@ -85,8 +85,9 @@ func TestErrorStatuses(t *testing.T) {
 		{status: 401, failed: true, code: novamed.CodeUnauthorized, ledger: ledger.RecordReleased, unauth: true},
 		{status: 403, failed: true, code: novamed.CodeForbidden, ledger: ledger.RecordReleased, unauth: true},
 		{status: 429, failed: true, code: novamed.CodeRateLimited, ledger: ledger.RecordReleased},
-		{status: 500, failed: true, code: novamed.CodeServerError, ledger: ledger.RecordReleased},
-		{status: 502, failed: true, code: novamed.CodeServerError, ledger: ledger.RecordReleased},
+		{status: 500, class: ClassUnconfirmed, code: novamed.CodeServerError, ledger: ledger.RecordUnconfirmed},
+		{status: 502, class: ClassUnconfirmed, code: novamed.CodeServerError, ledger: ledger.RecordUnconfirmed},
+		{status: 504, class: ClassUnconfirmed, code: novamed.CodeServerError, ledger: ledger.RecordUnconfirmed},
 		{status: 503, failed: true, code: novamed.CodeServerError, ledger: ledger.RecordReleased},
 	} {
 		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {

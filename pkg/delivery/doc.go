@@ -55,6 +55,16 @@
 // allowed attempt is dead-lettered as exhausted" and "the DLQ is written
 // before the message is deleted" hold for every stage, old or new.
 //
+// # Unconfirmed answers
+//
+// NovaMed has no idempotency key, so any answer that may follow a created
+// record is unconfirmed (pkg/ledger, "Lost-response policy"): the ledger
+// marks it, the message is dead-lettered with class unconfirmed, and NovaMed
+// is not called again for it until an operator has looked. That covers a
+// lost response, a 2xx without an id, a 502 or 504 (a gateway lost or gave
+// up on NovaMed's answer) and a 500 unless Config.Status500 is
+// [Status500Retryable]. 503 and 429 are refusals and retried.
+//
 // # Logs
 //
 // Each record gives one "dispatch: record" line ([Pipeline.Report]) with

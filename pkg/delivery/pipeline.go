@@ -159,6 +159,9 @@ type Config struct {
 	BackoffBase, BackoffCap time.Duration
 	// DeferDelay is how long a deferred record stays invisible.
 	DeferDelay time.Duration
+	// Status500 is what a 500 from NovaMed means: Status500Unconfirmed (the
+	// default, when empty) or Status500Retryable.
+	Status500 string
 }
 
 // Deps are the pipeline's clients and collaborators. SQS, Ledger and Params
@@ -212,6 +215,9 @@ var ErrNovaMedClient = errors.New("delivery: NovaMed client")
 func New(cfg Config, deps Deps) (*Pipeline, error) {
 	if deps.SQS == nil || deps.Ledger == nil || deps.Params == nil {
 		return nil, errors.New("delivery: SQS, Ledger and Params are required")
+	}
+	if err := CheckStatus500(cfg.Status500); err != nil {
+		return nil, err
 	}
 	p := &Pipeline{
 		cfg:      cfg,

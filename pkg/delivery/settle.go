@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -48,9 +49,12 @@ func (p *Pipeline) settle(ctx context.Context, r *Record) Verdict {
 		res.Code = errorCode(r.CallErr)
 	}
 
-	if maybeDelivered(r.CallErr) {
-		// Lost response: NovaMed may have created the record, and has no
-		// idempotency key. Never call it again automatically.
+	class := p.classify(r.CallErr)
+	if maybeDelivered(r.CallErr) || class == novamed.ClassUnconfirmed {
+		// Lost response, or an error status that may follow a created
+		// record (502, 504, 500 by default): NovaMed may have created the
+		// record, and has no idempotency key. Never call it again
+		// automatically.
 		if err := p.ledger.MarkUnconfirmed(bctx, m.ID); err != nil {
 			p.log.Error("dispatch: ledger MarkUnconfirmed failed", slog.String("id", m.ID), slog.String("error", err.Error()))
 		}
@@ -63,7 +67,7 @@ func (p *Pipeline) settle(ctx context.Context, r *Record) Verdict {
 	if err := p.ledger.MarkNotDelivered(bctx, m.ID); err != nil {
 		p.log.Error("dispatch: ledger MarkNotDelivered failed", slog.String("id", m.ID), slog.String("error", err.Error()))
 	}
-	switch novamed.Classify(r.CallErr) {
+	switch class {
 	case novamed.ClassPermanent:
 		res.Class = queue.ClassPermanent
 		var ve *novamed.ValidationError
@@ -103,6 +107,46 @@ func (p *Pipeline) conclude(ctx context.Context, r *Record, v Verdict) Result {
 	default: // Retry
 		return p.retryAfter(ctx, r, p.backoff(p.cfg.BackoffBase, p.cfg.BackoffCap, max(r.Result.Attempt, 1), r.Result.RetryAfter))
 	}
+}
+
+// Settings of Config.Status500 (NOVAMED_500_POLICY): what a 500 from
+// NovaMed means.
+const (
+	// Status500Unconfirmed: NovaMed may have created the record before it
+	// failed, so a 500 is handled like a lost answer (ledger unconfirmed,
+	// dead letter class unconfirmed, never called again automatically).
+	// No duplicate chart, at the cost of an operator confirming each one.
+	Status500Unconfirmed = "unconfirmed"
+	// Status500Retryable: a 500 is retried with backoff like a 503. No
+	// operator work, at the risk of a second chart when NovaMed had
+	// created the record before it failed.
+	Status500Retryable = "retryable"
+)
+
+// ErrStatus500 reports a Status500 setting that is neither of the above.
+var ErrStatus500 = errors.New("delivery: NOVAMED_500_POLICY must be unconfirmed or retryable")
+
+// CheckStatus500 accepts "" (the default, unconfirmed) and the two settings.
+func CheckStatus500(v string) error {
+	switch v {
+	case "", Status500Unconfirmed, Status500Retryable:
+		return nil
+	default:
+		return ErrStatus500
+	}
+}
+
+// classify is novamed.Classify with the 500 setting applied. A 502 or 504
+// is always unconfirmed: a gateway answered, so the request may well have
+// reached NovaMed.
+func (p *Pipeline) classify(err error) novamed.Class {
+	c := novamed.Classify(err)
+	var apiErr *novamed.APIError
+	if c == novamed.ClassUnconfirmed && p.cfg.Status500 == Status500Retryable &&
+		errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusInternalServerError {
+		return novamed.ClassRetryable
+	}
+	return c
 }
 
 // maybeDelivered reports an attempt whose effect is unknown: the request
