@@ -46,6 +46,7 @@ type Config struct {
 	// LedgerTable is the DynamoDB ledger table.
 	LedgerTable string
 	// BaseURL is NovaMed's base URL: NOVAMED_BASE_URL, or the stage's default.
+	// It must be the stage's host (novamed.CheckStageBaseURL).
 	BaseURL string
 	// MaxReceiveCount is the queue's maxReceiveCount: on that attempt a
 	// retryable failure is dead-lettered by dispatch itself (class exhausted).
@@ -133,7 +134,9 @@ func (c Config) Validate() error {
 	case delivery.CheckStatus500(c.Status500) != nil:
 		return configErr("NOVAMED_500_POLICY", "must be unconfirmed or retryable")
 	}
-	if _, err := novamed.CheckBaseURL(c.BaseURL); err != nil {
+	// The stage binds the host (issue 14): the key of a stage only goes to
+	// that stage's NovaMed, loopback only outside prod.
+	if _, err := novamed.CheckStageBaseURL(c.Stage, c.BaseURL); err != nil {
 		// The novamed error names the rule broken, never the URL.
 		return fmt.Errorf("%w: NOVAMED_BASE_URL: %w", ErrConfig, err)
 	}

@@ -109,3 +109,42 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestStageBindsHost: dispatch refuses to start when STAGE and
+// NOVAMED_BASE_URL name different NovaMed environments, or prod names
+// loopback (issue 14): the API key of a stage only goes to that stage's
+// NovaMed. The error names the rule, never the URL.
+func TestStageBindsHost(t *testing.T) {
+	for _, tc := range []struct {
+		stage, url string
+		want       error
+	}{
+		{"prod", novamed.DevelopmentURL, novamed.ErrProdHost},
+		{"prod", "http://127.0.0.1:8080", novamed.ErrProdHost},
+		{"prod", "https://novamed.example.org", novamed.ErrProdHost},
+		{"dev", novamed.ProductionURL, novamed.ErrDevHost},
+		{"PROD", novamed.ProductionURL, novamed.ErrDevHost},
+		{"dev", "https://novamed.example.org", novamed.ErrDevHost},
+	} {
+		env := baseEnv()
+		env["STAGE"], env["NOVAMED_BASE_URL"] = tc.stage, tc.url
+		_, err := ConfigFromEnv(envOf(env))
+		require.ErrorIs(t, err, ErrConfig, "%q + %q", tc.stage, tc.url)
+		require.ErrorIs(t, err, tc.want, "%q + %q", tc.stage, tc.url)
+		assert.Contains(t, err.Error(), "NOVAMED_BASE_URL")
+		assert.NotContains(t, err.Error(), "novamed.example.org", "the error names the rule, not the URL")
+	}
+	for _, tc := range []struct{ stage, url string }{
+		{"prod", novamed.ProductionURL}, {"dev", novamed.DevelopmentURL}, {"dev", "http://127.0.0.1:8080"}, {"dev", "http://[::1]:9000"},
+	} {
+		env := baseEnv()
+		env["STAGE"], env["NOVAMED_BASE_URL"] = tc.stage, tc.url
+		_, err := ConfigFromEnv(envOf(env))
+		assert.NoError(t, err, "%q + %q", tc.stage, tc.url)
+	}
+	// New validates a hand-built Config the same way.
+	cfg := Config{Stage: "prod", QueueURL: "q", DLQURL: "d", BaseURL: "http://127.0.0.1:8080", MaxReceiveCount: 1,
+		Concurrency: 1, BackoffBase: time.Second, BackoffCap: time.Second}
+	_, err := New(cfg, Deps{})
+	require.ErrorIs(t, err, novamed.ErrProdHost)
+}

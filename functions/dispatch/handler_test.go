@@ -292,7 +292,7 @@ func TestDeadlineCutsSlowCalls(t *testing.T) {
 func TestLastAttemptGoesToDLQ(t *testing.T) {
 	e := newEnv(t, envOptions{maxReceiveCount: 5})
 	nm := newSandbox(t)
-	nm.FailNext(100, http.StatusBadGateway, 0)
+	nm.FailNext(100, http.StatusServiceUnavailable, 0)
 	h := e.handler(e.config("dev", nm.URL), nil, WithBackoff(zeroBackoff))
 	m := patients(t, "evt-exhausted", 1)[0]
 	e.send(m)
@@ -312,7 +312,7 @@ func TestLastAttemptGoesToDLQ(t *testing.T) {
 	d := dls[0]
 	assert.Equal(t, queue.ClassExhausted, d.attrs.ErrorClass)
 	assert.Equal(t, novamed.CodeServerError, d.attrs.ErrorCode)
-	assert.Equal(t, http.StatusBadGateway, d.attrs.HTTPStatus)
+	assert.Equal(t, http.StatusServiceUnavailable, d.attrs.HTTPStatus)
 	assert.Equal(t, 5, d.attrs.Attempts)
 	assert.WithinDuration(t, time.Now(), d.attrs.FailedAt, time.Minute)
 	assert.Equal(t, body, d.body, "the body is unchanged, so it can be redriven as is")
@@ -342,29 +342,26 @@ func TestNotJSONIsMalformed(t *testing.T) {
 }
 
 func TestDevStageSandboxSeesNoCanary(t *testing.T) {
-	for _, stage := range []string{"dev", "prod"} {
-		// prod against a non-production URL de-identifies too.
-		t.Run(stage, func(t *testing.T) {
-			e := newEnv(t, envOptions{})
-			nm := newSandbox(t)
-			nm.MarkDevelopment(canaryValues...)
-			h := e.handler(e.config(stage, nm.URL), nil)
-			// The messages claim to be production data, not de-identified:
-			// the flag is information, not permission.
-			msgs := patients(t, "evt-canary-"+stage, 3)
-			e.send(msgs...)
+	// prod cannot be configured against a non-production URL at all
+	// (TestStageBindsHost); dev always de-identifies.
+	e := newEnv(t, envOptions{})
+	nm := newSandbox(t)
+	nm.MarkDevelopment(canaryValues...)
+	h := e.handler(e.config("dev", nm.URL), nil)
+	// The messages claim to be production data, not de-identified: the flag
+	// is information, not permission.
+	msgs := patients(t, "evt-canary-dev", 3)
+	e.send(msgs...)
 
-			_, resp := e.run(h, 3, 10*time.Second)
-			assert.Empty(t, resp.BatchItemFailures)
-			assert.Equal(t, 3, len(nm.Patients()))
-			assert.Empty(t, nm.Violations(), "a canary value reached the Development sandbox")
-			sent := nm.Patients()[2].Request
-			assert.Equal(t, devClinic, sent.ClinicID, "the development clinic from SSM")
-			assert.True(t, strings.HasSuffix(sent.Email, "@example.com"))
-			assertNoCanary(t, "logs", e.logs.String())
-			assertNoCanary(t, "metrics", e.emf.String())
-		})
-	}
+	_, resp := e.run(h, 3, 10*time.Second)
+	assert.Empty(t, resp.BatchItemFailures)
+	assert.Equal(t, 3, len(nm.Patients()))
+	assert.Empty(t, nm.Violations(), "a canary value reached the Development sandbox")
+	sent := nm.Patients()[2].Request
+	assert.Equal(t, devClinic, sent.ClinicID, "the development clinic from SSM")
+	assert.True(t, strings.HasSuffix(sent.Email, "@example.com"))
+	assertNoCanary(t, "logs", e.logs.String())
+	assertNoCanary(t, "metrics", e.emf.String())
 }
 
 func TestProductionSendsRecordUnchanged(t *testing.T) {

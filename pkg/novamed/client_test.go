@@ -857,3 +857,50 @@ func TestBodyBreakingOffAfterStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckStageBaseURL: the API key of a stage only goes to that stage's
+// NovaMed (issue 14, item 4).
+func TestCheckStageBaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		stage, raw string
+		want       error // nil: accepted
+	}{
+		{"prod", "https://feapi.novamed.care", nil},
+		{"prod", "https://feapi.novamed.care:443/", nil},
+		{"prod", "https://novamed-feapidev.stackmod.info", ErrProdHost},
+		{"prod", "https://example.com", ErrProdHost},
+		{"prod", "https://feapi.novamed.care.example.com", ErrProdHost},
+		{"prod", "https://feapi.novamed.care.", ErrProdHost},
+		{"prod", "https://FEAPI.novamed.care", ErrProdHost},
+		{"prod", "https://feapi.novamed.care:8443", ErrProdHost},
+		{"prod", "http://127.0.0.1:8080", ErrProdHost},
+		{"prod", "https://localhost:8443", ErrProdHost},
+		{"dev", "https://novamed-feapidev.stackmod.info", nil},
+		{"dev", "https://novamed-feapidev.stackmod.info/", nil},
+		{"dev", "http://127.0.0.1:8080", nil},
+		{"dev", "http://localhost:9000", nil},
+		{"dev", "https://[::1]:8443", nil},
+		{"dev", "https://feapi.novamed.care", ErrDevHost},
+		{"dev", "https://example.com", ErrDevHost},
+		{"dev", "https://novamed-feapidev.stackmod.info.example.com", ErrDevHost},
+		{"dev", "https://novamed-feapidev.stackmod.info:8443", ErrDevHost},
+		{"", "https://feapi.novamed.care", ErrDevHost},
+		{"PROD", "https://feapi.novamed.care", ErrDevHost},
+		{"dev", "http://novamed-feapidev.stackmod.info", ErrBaseURL},
+	} {
+		_, err := CheckStageBaseURL(tc.stage, tc.raw)
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("%q + %q: refused: %v", tc.stage, tc.raw, err)
+			}
+			continue
+		}
+		if !errors.Is(err, tc.want) || !errors.Is(err, ErrBaseURL) {
+			t.Errorf("%q + %q: err %v, want %v", tc.stage, tc.raw, err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), tc.raw) {
+			t.Errorf("%q + %q: the error quotes the URL", tc.stage, tc.raw)
+		}
+	}
+}
