@@ -387,11 +387,11 @@ func TestProductionSendsRecordUnchanged(t *testing.T) {
 func TestNovaMedMessageScrubbed(t *testing.T) {
 	for _, tc := range []struct {
 		name, msg string
-		logged    bool
+		logged    string // novamed_message as logged
 	}{
-		{"documented message kept", "Clinic not found", true},
-		{"echo of the record dropped", "Email ottoline0.q@mailbox.example is invalid", false},
-		{"echo of the sent record dropped", "Patient already exists", true},
+		{"documented message kept", "Clinic not found", "Clinic not found"},
+		{"echo of the record withheld", "Email ottoline0.q@mailbox.example is invalid", "withheld"},
+		{"undocumented message withheld", "Patient already exists", "withheld"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{})
@@ -400,12 +400,34 @@ func TestNovaMedMessageScrubbed(t *testing.T) {
 			e.run(h, 1, 10*time.Second)
 			logs := e.logs.String()
 			assertNoCanary(t, "logs", logs)
-			assert.Equal(t, tc.logged, strings.Contains(logs, `"novamed_message"`))
+			assert.Contains(t, logs, `"novamed_message":"`+tc.logged+`"`)
 			dls := e.deadLetters()
 			require.Len(t, dls, 1)
 			for _, a := range []string{dls[0].attrs.ErrorClass, dls[0].attrs.ErrorCode} {
 				assertNoCanary(t, "attributes", a)
 			}
+		})
+	}
+}
+
+// TestPartialEchoWithheld: NovaMed echoes part of a value (issue 14, item
+// 7). The value scrubber looked for whole values and let these through;
+// only documented messages are logged now.
+func TestPartialEchoWithheld(t *testing.T) {
+	for _, tc := range []struct{ msg, fragment string }{
+		{"Account sunflower already exists", "sunflower"},
+		{"Christophe", "Christophe"},
+	} {
+		t.Run(tc.fragment, func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			h := e.handler(e.config("dev", echoingNovaMed(t, http.StatusBadRequest, tc.msg)), nil)
+			e.send(message(t, "evt-partial-echo", 0, queue.StageProd, false,
+				patientJSON("Christopher", "Quarterfield", "sunflower77@mailbox.example")))
+			e.run(h, 1, 10*time.Second)
+			logs := e.logs.String()
+			assert.Contains(t, logs, `"novamed_message":"withheld"`)
+			assert.NotContains(t, strings.ToLower(logs), strings.ToLower(tc.fragment))
+			require.Len(t, e.deadLetters(), 1)
 		})
 	}
 }

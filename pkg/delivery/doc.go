@@ -69,5 +69,9 @@
 //
 // Each record gives one "dispatch: record" line ([Pipeline.Report]) with
 // ids, slugs and numbers only. NovaMed's error message is logged only when
-// the scrubber clears it against the record queued and the record sent.
+// it is one NovaMed documents (novamed.DocumentedMessage, an exact match
+// after normalisation) and the scrubber clears it against the record queued
+// and the record sent; any other message is logged as
+// novamed_message="withheld". Looking for the record's values in the
+// message was not enough: it missed partial echoes.
 package delivery

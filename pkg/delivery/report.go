@@ -65,8 +65,8 @@ type Result struct {
 	// RetryAfter is NovaMed's Retry-After, zero when it sent none.
 	RetryAfter time.Duration
 	NovaMedID  string
-	// NovaMedMessage is NovaMed's error message, kept only when the
-	// scrubber cleared it against every record it may echo.
+	// NovaMedMessage is NovaMed's error message when it is a documented
+	// one (see scrubbed), MessageWithheld for any other, "" for none.
 	NovaMedMessage string
 	Deidentified   bool
 	Dropped        int      // unknown record keys dropped
@@ -81,23 +81,32 @@ func deferred() Result {
 	return Result{Failed: true, Outcome: OutcomeDeferred, Class: "deadline", Code: "deadline"}
 }
 
-// scrubbed returns NovaMed's message when the scrubber clears it against
-// both the queued record and the record sent (NovaMed can only echo the
-// latter, but the former is what must never leak), "" otherwise.
+// MessageWithheld is what the report logs as novamed_message in place of a
+// message NovaMed does not document.
+const MessageWithheld = "withheld"
+
+// scrubbed returns NovaMed's message when it is one NovaMed documents
+// (novamed.DocumentedMessage: an exact match after normalisation, so a
+// partial echo of the record never passes) and the scrubber also clears it
+// against both the queued record and the record sent; MessageWithheld for
+// any other message; "" when there was none.
 func scrubbed(msg string, orig, sent novamed.Record) string {
 	if msg == "" {
 		return ""
 	}
-	out, ok := phi.ScrubMessage(msg, sent)
+	doc, ok := novamed.DocumentedMessage(msg)
 	if !ok {
-		return ""
+		return MessageWithheld
+	}
+	if _, ok := phi.ScrubMessage(doc, sent); !ok {
+		return MessageWithheld
 	}
 	if orig.Kind.Valid() {
-		if _, ok := phi.ScrubMessage(msg, orig); !ok {
-			return ""
+		if _, ok := phi.ScrubMessage(doc, orig); !ok {
+			return MessageWithheld
 		}
 	}
-	return out
+	return doc
 }
 
 // Report logs one line per record: ids, slugs and numbers, never a value.

@@ -32,11 +32,11 @@ import (
 
 // NovaMed's documented error messages.
 const (
-	MsgUnauthorized      = "Unauthorized. This can happen if the access token is invalid, expired or has been revoked"
-	MsgClinicNotFound    = "Clinic not found"
-	MsgClinicIDNotUUID   = "Clinic ID must be a valid UUID."
-	MsgValidation        = "Validation error"
-	MsgNotFound          = "Resource not found"
+	MsgUnauthorized      = novamed.MsgUnauthorized
+	MsgClinicNotFound    = novamed.MsgClinicNotFound
+	MsgClinicIDNotUUID   = novamed.MsgClinicIDNotUUID
+	MsgValidation        = novamed.MsgValidation
+	MsgNotFound          = novamed.MsgNotFound
 	msgMethodNotAllowed  = "Method not allowed"
 	msgPayloadTooLarge   = "Payload too large"
 	msgTooManyRequests   = "Too many requests"
