@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/novamed/bridge/pkg/delivery"
 	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/queue"
 )
@@ -45,6 +46,7 @@ type Config struct {
 	// LedgerTable is the DynamoDB ledger table.
 	LedgerTable string
 	// BaseURL is NovaMed's base URL: NOVAMED_BASE_URL, or the stage's default.
+	// It must be the stage's host (novamed.CheckStageBaseURL).
 	BaseURL string
 	// MaxReceiveCount is the queue's maxReceiveCount: on that attempt a
 	// retryable failure is dead-lettered by dispatch itself (class exhausted).
@@ -53,6 +55,11 @@ type Config struct {
 	Concurrency int
 	// BackoffBase and BackoffCap parameterise the retry delay.
 	BackoffBase, BackoffCap time.Duration
+	// Status500 is NOVAMED_500_POLICY, what a 500 from NovaMed means:
+	// "unconfirmed" (default; dead-lettered, an operator confirms) or
+	// "retryable" (retried; may create a second chart). See
+	// delivery.Status500Unconfirmed and docs/operations.md.
+	Status500 string
 }
 
 // ErrConfig is the sentinel of every configuration error. The errors name
@@ -73,6 +80,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		DLQURL:      getenv("DLQ_URL"),
 		LedgerTable: getenv("LEDGER_TABLE"),
 		BaseURL:     getenv("NOVAMED_BASE_URL"),
+		Status500:   strings.TrimSpace(getenv("NOVAMED_500_POLICY")),
 	}
 	if getenv("STAGE") == queue.StageProd {
 		c.Stage = queue.StageProd
@@ -87,6 +95,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = novamed.DefaultBaseURL(c.Stage)
+	}
+	if c.Status500 == "" {
+		c.Status500 = delivery.Status500Unconfirmed
 	}
 	var err error
 	if c.MaxReceiveCount, err = intVar(getenv, "MAX_RECEIVE_COUNT", DefaultMaxReceiveCount, 1, queue.MaxAttempts); err != nil {
@@ -118,10 +129,14 @@ func (c Config) Validate() error {
 		return configErr("MAX_RECEIVE_COUNT", "is out of range")
 	case c.Concurrency < 1 || c.Concurrency > maxConcurrency:
 		return configErr("DISPATCH_CONCURRENCY", "is out of range")
-	case c.BackoffBase <= 0 || c.BackoffCap < c.BackoffBase || c.BackoffCap > maxVisibility:
+	case c.BackoffBase <= 0 || c.BackoffCap < c.BackoffBase || c.BackoffCap > delivery.MaxVisibility:
 		return configErr("BACKOFF_BASE/BACKOFF_CAP", "must satisfy 0 < base <= cap <= 12h")
+	case delivery.CheckStatus500(c.Status500) != nil:
+		return configErr("NOVAMED_500_POLICY", "must be unconfirmed or retryable")
 	}
-	if _, err := novamed.CheckBaseURL(c.BaseURL); err != nil {
+	// The stage binds the host (issue 14): the key of a stage only goes to
+	// that stage's NovaMed, loopback only outside prod.
+	if _, err := novamed.CheckStageBaseURL(c.Stage, c.BaseURL); err != nil {
 		// The novamed error names the rule broken, never the URL.
 		return fmt.Errorf("%w: NOVAMED_BASE_URL: %w", ErrConfig, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/pkg/delivery"
 	"github.com/novamed/bridge/pkg/novamed"
 )
 
@@ -34,6 +35,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 	assert.Equal(t, DefaultConcurrency, c.Concurrency)
 	assert.Equal(t, DefaultBackoffBase, c.BackoffBase)
 	assert.Equal(t, DefaultBackoffCap, c.BackoffCap)
+	assert.Equal(t, delivery.Status500Unconfirmed, c.Status500)
 }
 
 func TestConfigFromEnvStage(t *testing.T) {
@@ -65,6 +67,7 @@ func TestConfigFromEnvOverrides(t *testing.T) {
 	env["DISPATCH_CONCURRENCY"] = "4"
 	env["BACKOFF_BASE"] = "250ms"
 	env["BACKOFF_CAP"] = "20"
+	env["NOVAMED_500_POLICY"] = "retryable"
 	c, err := ConfigFromEnv(envOf(env))
 	require.NoError(t, err)
 	assert.Equal(t, "http://127.0.0.1:8080", c.BaseURL)
@@ -72,6 +75,7 @@ func TestConfigFromEnvOverrides(t *testing.T) {
 	assert.Equal(t, 4, c.Concurrency)
 	assert.Equal(t, 250*time.Millisecond, c.BackoffBase)
 	assert.Equal(t, 20*time.Second, c.BackoffCap)
+	assert.Equal(t, delivery.Status500Retryable, c.Status500)
 }
 
 func TestConfigFromEnvErrors(t *testing.T) {
@@ -91,6 +95,8 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		{"negative base", "BACKOFF_BASE", "-1s", "BACKOFF_BASE"},
 		{"cap below base", "BACKOFF_CAP", "1s", "BACKOFF_CAP"},
 		{"cap over 12h", "BACKOFF_CAP", "13h", "BACKOFF_CAP"},
+		{"500 policy unknown", "NOVAMED_500_POLICY", "sometimes", "NOVAMED_500_POLICY"},
+		{"500 policy cased", "NOVAMED_500_POLICY", "Retryable", "NOVAMED_500_POLICY"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := baseEnv()
@@ -102,4 +108,43 @@ func TestConfigFromEnvErrors(t *testing.T) {
 			assert.NotContains(t, err.Error(), "hunter2", "errors name the variable, never its value")
 		})
 	}
+}
+
+// TestStageBindsHost: dispatch refuses to start when STAGE and
+// NOVAMED_BASE_URL name different NovaMed environments, or prod names
+// loopback (issue 14): the API key of a stage only goes to that stage's
+// NovaMed. The error names the rule, never the URL.
+func TestStageBindsHost(t *testing.T) {
+	for _, tc := range []struct {
+		stage, url string
+		want       error
+	}{
+		{"prod", novamed.DevelopmentURL, novamed.ErrProdHost},
+		{"prod", "http://127.0.0.1:8080", novamed.ErrProdHost},
+		{"prod", "https://novamed.example.org", novamed.ErrProdHost},
+		{"dev", novamed.ProductionURL, novamed.ErrDevHost},
+		{"PROD", novamed.ProductionURL, novamed.ErrDevHost},
+		{"dev", "https://novamed.example.org", novamed.ErrDevHost},
+	} {
+		env := baseEnv()
+		env["STAGE"], env["NOVAMED_BASE_URL"] = tc.stage, tc.url
+		_, err := ConfigFromEnv(envOf(env))
+		require.ErrorIs(t, err, ErrConfig, "%q + %q", tc.stage, tc.url)
+		require.ErrorIs(t, err, tc.want, "%q + %q", tc.stage, tc.url)
+		assert.Contains(t, err.Error(), "NOVAMED_BASE_URL")
+		assert.NotContains(t, err.Error(), "novamed.example.org", "the error names the rule, not the URL")
+	}
+	for _, tc := range []struct{ stage, url string }{
+		{"prod", novamed.ProductionURL}, {"dev", novamed.DevelopmentURL}, {"dev", "http://127.0.0.1:8080"}, {"dev", "http://[::1]:9000"},
+	} {
+		env := baseEnv()
+		env["STAGE"], env["NOVAMED_BASE_URL"] = tc.stage, tc.url
+		_, err := ConfigFromEnv(envOf(env))
+		assert.NoError(t, err, "%q + %q", tc.stage, tc.url)
+	}
+	// New validates a hand-built Config the same way.
+	cfg := Config{Stage: "prod", QueueURL: "q", DLQURL: "d", BaseURL: "http://127.0.0.1:8080", MaxReceiveCount: 1,
+		Concurrency: 1, BackoffBase: time.Second, BackoffCap: time.Second}
+	_, err := New(cfg, Deps{})
+	require.ErrorIs(t, err, novamed.ErrProdHost)
 }

@@ -65,7 +65,7 @@ type Config struct {
 	// TargetURL is the NovaMed base URL the records are bound for
 	// (NOVAMED_BASE_URL, default novamed.DefaultBaseURL(Stage)). With Stage
 	// it decides, through phi.Resolve, whether records are de-identified
-	// before they are queued. It must pass novamed.CheckBaseURL.
+	// before they are queued. It must pass novamed.CheckStageBaseURL(Stage).
 	TargetURL string
 	Params    Params
 	Queue     QueueSender
@@ -115,7 +115,7 @@ func New(cfg Config) (*Handler, error) {
 	if target == "" {
 		target = novamed.DefaultBaseURL(stage)
 	}
-	if _, err := novamed.CheckBaseURL(target); err != nil {
+	if _, err := novamed.CheckStageBaseURL(stage, target); err != nil { // the stage binds the host
 		return nil, fmt.Errorf("intake: target URL: %w", err)
 	}
 	h := &Handler{

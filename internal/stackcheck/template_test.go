@@ -95,7 +95,7 @@ func TestEnvironmentFollowsTheDesign(t *testing.T) {
 	tpl := loadTemplate(t)
 	want := map[string][]string{
 		"IntakeFunction":   {"LEDGER_TABLE", "NOVAMED_BASE_URL", "PARAM_PREFIX", "QUEUE_URL", "STAGE"},
-		"DispatchFunction": {"DLQ_URL", "LEDGER_TABLE", "MAX_RECEIVE_COUNT", "NOVAMED_BASE_URL", "PARAM_PREFIX", "QUEUE_URL", "STAGE"},
+		"DispatchFunction": {"DLQ_URL", "LEDGER_TABLE", "MAX_RECEIVE_COUNT", "NOVAMED_500_POLICY", "NOVAMED_BASE_URL", "PARAM_PREFIX", "QUEUE_URL", "STAGE"},
 	}
 	for name, vars := range want {
 		env := at(t, resource(t, tpl, name), "Properties", "Environment", "Variables").(map[string]any)

@@ -245,11 +245,11 @@ func TestEndToEndDuplicateWebhookIsDeliveredOnce(t *testing.T) {
 
 func TestEndToEndNovaMedOutageIsRetriedWithBackoff(t *testing.T) {
 	e := startE2E(t, nil)
-	e.Sandbox.FailNext(3, 500, 0)
+	e.Sandbox.FailNext(3, 503, 0) // unavailable: nothing created, retried (a 500 is unconfirmed)
 	resp := e.post("fhir-patient", "")
 	require.Equal(t, 202, resp.Status)
 	e.drain()
-	assert.Len(t, e.Sandbox.Patients(), 1, "delivered after three 500s")
+	assert.Len(t, e.Sandbox.Patients(), 1, "delivered after three 503s")
 	assert.Empty(t, e.deadLetters())
 }
 

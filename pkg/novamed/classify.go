@@ -20,6 +20,12 @@ const (
 	ClassUnauthorized
 	// ClassRetryable: try again later, with backoff.
 	ClassRetryable
+	// ClassUnconfirmed: NovaMed may have created the record although it
+	// answered an error (a gateway's 502 or 504, or a 500, after the
+	// request reached NovaMed). NovaMed has no idempotency key, so a
+	// retry could create a second chart: never call again automatically;
+	// an operator confirms.
+	ClassUnconfirmed
 )
 
 // String returns the class as a slug for logs, metrics and DLQ attributes.
@@ -33,6 +39,8 @@ func (c Class) String() string {
 		return "unauthorized"
 	case ClassRetryable:
 		return "retryable"
+	case ClassUnconfirmed:
+		return "unconfirmed"
 	default:
 		return "unknown"
 	}
@@ -43,7 +51,12 @@ func (c Class) String() string {
 //   - nil: delivered;
 //   - *ValidationError, a malformed record, 400/404/422: permanent;
 //   - 401/403: unauthorized;
-//   - 429, 5xx, transport failures, timeouts, cancellation: retryable;
+//   - 500, 502, 504: unconfirmed — NovaMed (or its gateway) may answer them
+//     after the record was created; whether a 500 may be retried anyway is
+//     the caller's setting (see pkg/delivery, Status500);
+//   - 429, 503, any other 5xx, transport failures, timeouts, cancellation:
+//     retryable (a transport failure that may have reached NovaMed is
+//     recognised by TransportError.MaybeDelivered);
 //   - any other status (3xx, 409, a 2xx without an id): permanent — a 2xx
 //     that may have created a record must not be retried into a duplicate;
 //   - anything else (the key supplier failing, say): retryable, bounded by
@@ -79,9 +92,20 @@ func classifyStatus(status int) Class {
 		return ClassPermanent
 	case status == http.StatusUnauthorized, status == http.StatusForbidden:
 		return ClassUnauthorized
+	case MaybeCreatedStatus(status):
+		return ClassUnconfirmed
 	case status == http.StatusTooManyRequests, status >= 500 && status <= 599:
 		return ClassRetryable
 	default:
 		return ClassPermanent
 	}
+}
+
+// MaybeCreatedStatus reports an error status NovaMed or a gateway in front
+// of it may send after the record was created: 500 (the server failed after
+// or while writing), 502 (the gateway lost NovaMed's answer) and 504 (the
+// gateway stopped waiting for it). 503 and 429 are refusals before any
+// work and stay retryable.
+func MaybeCreatedStatus(status int) bool {
+	return status == http.StatusInternalServerError || status == http.StatusBadGateway || status == http.StatusGatewayTimeout
 }

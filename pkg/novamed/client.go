@@ -192,6 +192,50 @@ func CheckBaseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// Errors of CheckStageBaseURL, wrapped with ErrBaseURL. Each names the rule
+// broken, never the URL configured or the key.
+var (
+	// ErrProdHost: STAGE=prod runs only against NovaMed's production host.
+	ErrProdHost = errors.New("stage prod sends the API key only to https://" + ProductionHost)
+	// ErrDevHost: any other stage runs only against the Development host or
+	// a loopback host.
+	ErrDevHost = errors.New("a non-prod stage sends the API key only to https://" + DevelopmentHost + " or a loopback host")
+)
+
+// CheckStageBaseURL is CheckBaseURL plus the binding of stage and host, so
+// the API key of a stage only ever goes to that stage's NovaMed:
+//
+//   - stage exactly "prod": https on ProductionHost exactly (port empty or
+//     443). Loopback is refused too: a production stack has no local
+//     NovaMed, the guard would de-identify everything sent there (so nothing
+//     real could be delivered), and whatever listened on the port would
+//     receive the production key.
+//   - any other stage: https on DevelopmentHost exactly (port empty or
+//     443), or a loopback host (http or https) for the sandbox, the local
+//     stack and tests.
+//
+// Host names are compared byte for byte, like phi.Resolve: a differently
+// cased or dotted spelling is refused rather than guessed at.
+func CheckStageBaseURL(stage, raw string) (*url.URL, error) {
+	u, err := CheckBaseURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	onHost := func(host string) bool {
+		return u.Scheme == "https" && u.Hostname() == host && (u.Port() == "" || u.Port() == "443")
+	}
+	if stage == "prod" {
+		if !onHost(ProductionHost) {
+			return nil, fmt.Errorf("%w: %w", ErrBaseURL, ErrProdHost)
+		}
+		return u, nil
+	}
+	if !onHost(DevelopmentHost) && !IsLoopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("%w: %w", ErrBaseURL, ErrDevHost)
+	}
+	return u, nil
+}
+
 // IsLoopbackHost reports whether host (without port) is "localhost" or a
 // loopback IP address (127.0.0.0/8, ::1).
 func IsLoopbackHost(host string) bool {

@@ -223,8 +223,8 @@ func TestErrorStatuses(t *testing.T) {
 		{"429 no Retry-After", 429, nil, "", CodeRateLimited, ClassRetryable, "", 0},
 		{"429 Retry-After seconds", 429, http.Header{"Retry-After": {"7"}}, errorBodyJSON("Too many requests"), CodeRateLimited, ClassRetryable, "Too many requests", 7 * time.Second},
 		{"503 Retry-After seconds", 503, http.Header{"Retry-After": {"120"}}, "", CodeServerError, ClassRetryable, "", 2 * time.Minute},
-		{"500", 500, nil, errorBodyJSON("Internal server error"), CodeServerError, ClassRetryable, "Internal server error", 0},
-		{"502 HTML from a proxy", 502, http.Header{"Content-Type": {"text/html"}}, "<html><body>Bad Gateway</body></html>", CodeServerError, ClassRetryable, "", 0},
+		{"500", 500, nil, errorBodyJSON("Internal server error"), CodeServerError, ClassUnconfirmed, "Internal server error", 0},
+		{"502 HTML from a proxy", 502, http.Header{"Content-Type": {"text/html"}}, "<html><body>Bad Gateway</body></html>", CodeServerError, ClassUnconfirmed, "", 0},
 		{"503", 503, nil, "", CodeServerError, ClassRetryable, "", 0},
 		{"599", 599, nil, "", CodeServerError, ClassRetryable, "", 0},
 		{"418 unexpected", 418, nil, "teapot", CodeUnexpectedStatus, ClassPermanent, "", 0},
@@ -855,5 +855,52 @@ func TestBodyBreakingOffAfterStatus(t *testing.T) {
 				t.Errorf("class %s, want %s", Classify(err), tc.class)
 			}
 		})
+	}
+}
+
+// TestCheckStageBaseURL: the API key of a stage only goes to that stage's
+// NovaMed (issue 14, item 4).
+func TestCheckStageBaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		stage, raw string
+		want       error // nil: accepted
+	}{
+		{"prod", "https://feapi.novamed.care", nil},
+		{"prod", "https://feapi.novamed.care:443/", nil},
+		{"prod", "https://novamed-feapidev.stackmod.info", ErrProdHost},
+		{"prod", "https://example.com", ErrProdHost},
+		{"prod", "https://feapi.novamed.care.example.com", ErrProdHost},
+		{"prod", "https://feapi.novamed.care.", ErrProdHost},
+		{"prod", "https://FEAPI.novamed.care", ErrProdHost},
+		{"prod", "https://feapi.novamed.care:8443", ErrProdHost},
+		{"prod", "http://127.0.0.1:8080", ErrProdHost},
+		{"prod", "https://localhost:8443", ErrProdHost},
+		{"dev", "https://novamed-feapidev.stackmod.info", nil},
+		{"dev", "https://novamed-feapidev.stackmod.info/", nil},
+		{"dev", "http://127.0.0.1:8080", nil},
+		{"dev", "http://localhost:9000", nil},
+		{"dev", "https://[::1]:8443", nil},
+		{"dev", "https://feapi.novamed.care", ErrDevHost},
+		{"dev", "https://example.com", ErrDevHost},
+		{"dev", "https://novamed-feapidev.stackmod.info.example.com", ErrDevHost},
+		{"dev", "https://novamed-feapidev.stackmod.info:8443", ErrDevHost},
+		{"", "https://feapi.novamed.care", ErrDevHost},
+		{"PROD", "https://feapi.novamed.care", ErrDevHost},
+		{"dev", "http://novamed-feapidev.stackmod.info", ErrBaseURL},
+	} {
+		_, err := CheckStageBaseURL(tc.stage, tc.raw)
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("%q + %q: refused: %v", tc.stage, tc.raw, err)
+			}
+			continue
+		}
+		if !errors.Is(err, tc.want) || !errors.Is(err, ErrBaseURL) {
+			t.Errorf("%q + %q: err %v, want %v", tc.stage, tc.raw, err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), tc.raw) {
+			t.Errorf("%q + %q: the error quotes the URL", tc.stage, tc.raw)
+		}
 	}
 }

@@ -32,11 +32,11 @@ import (
 
 // NovaMed's documented error messages.
 const (
-	MsgUnauthorized      = "Unauthorized. This can happen if the access token is invalid, expired or has been revoked"
-	MsgClinicNotFound    = "Clinic not found"
-	MsgClinicIDNotUUID   = "Clinic ID must be a valid UUID."
-	MsgValidation        = "Validation error"
-	MsgNotFound          = "Resource not found"
+	MsgUnauthorized      = novamed.MsgUnauthorized
+	MsgClinicNotFound    = novamed.MsgClinicNotFound
+	MsgClinicIDNotUUID   = novamed.MsgClinicIDNotUUID
+	MsgValidation        = novamed.MsgValidation
+	MsgNotFound          = novamed.MsgNotFound
 	msgMethodNotAllowed  = "Method not allowed"
 	msgPayloadTooLarge   = "Payload too large"
 	msgTooManyRequests   = "Too many requests"
@@ -132,6 +132,8 @@ type Server struct {
 	fractionCode  int
 	rng           *rand.Rand
 	dropNext      int
+	failAfterNext int
+	failAfterCode int
 	development   bool
 	canaries      []canary
 	violations    []Violation
@@ -296,6 +298,15 @@ func (s *Server) DropAfterCreate(n int) {
 	s.dropNext = n
 }
 
+// FailAfterCreate makes the next n creates answer status after the record
+// was created, as NovaMed failing after its write or a gateway (502, 504)
+// losing NovaMed's answer would. n of zero clears it.
+func (s *Server) FailAfterCreate(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failAfterNext, s.failAfterCode = n, status
+}
+
 // MarkDevelopment marks the sandbox as NovaMed's Development environment,
 // where PHI must never arrive, and adds canaries: values that must not appear
 // in any request body. Each body is checked for each canary case-insensitively
@@ -435,6 +446,9 @@ func (s *Server) create(rec novamed.Record) answer {
 	if s.dropNext > 0 {
 		s.dropNext--
 		a.drop = true
+	} else if s.failAfterNext > 0 {
+		s.failAfterNext--
+		return errAnswer(s.failAfterCode, defaultMessage(s.failAfterCode), nil, 0)
 	}
 	return a
 }

@@ -359,7 +359,7 @@ func TestFailNext(t *testing.T) {
 	}{
 		{503, 2 * time.Second, 2 * time.Second, novamed.CodeServerError, novamed.ClassRetryable},
 		{429, 1500 * time.Millisecond, 2 * time.Second, novamed.CodeRateLimited, novamed.ClassRetryable},
-		{500, 0, 0, novamed.CodeServerError, novamed.ClassRetryable},
+		{500, 0, 0, novamed.CodeServerError, novamed.ClassUnconfirmed},
 		{404, 0, 0, novamed.CodeNotFound, novamed.ClassPermanent},
 		{401, 0, 0, novamed.CodeUnauthorized, novamed.ClassUnauthorized},
 	} {
@@ -441,6 +441,35 @@ func TestDropAfterCreateLosesTheAnswer(t *testing.T) {
 	if s.Duplicates() != 1 {
 		t.Errorf("Duplicates() = %d, want 1", s.Duplicates())
 	}
+}
+
+func TestFailAfterCreateCreatesThenFails(t *testing.T) {
+	for _, status := range []int{500, 502, 504} {
+		s := New(WithT(t))
+		c := client(t, s)
+		s.FailAfterCreate(1, status)
+
+		_, err := c.CreatePatient(context.Background(), patient(s.ClinicID()))
+		if e := apiError(t, err); e.StatusCode != status {
+			t.Errorf("%d: status %d", status, e.StatusCode)
+		}
+		if novamed.Classify(err) != novamed.ClassUnconfirmed {
+			t.Errorf("%d: class %s", status, novamed.Classify(err))
+		}
+		if len(s.Patients()) != 1 {
+			t.Fatalf("%d: %d patients, want the one created before the error", status, len(s.Patients()))
+		}
+		if _, err := c.CreatePatient(context.Background(), secondPatient(s)); err != nil {
+			t.Fatalf("%d: the fault lasts one create: %v", status, err)
+		}
+	}
+}
+
+// secondPatient is a second, different patient.
+func secondPatient(s *Server) novamed.PatientRequest {
+	p := patient(s.ClinicID())
+	p.Email = "second." + p.Email
+	return p
 }
 
 func TestLatencyAndClientTimeout(t *testing.T) {

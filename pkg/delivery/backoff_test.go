@@ -1,4 +1,4 @@
-package main
+package delivery
 
 import (
 	"testing"
@@ -21,13 +21,13 @@ func TestFullJitterBounds(t *testing.T) {
 			ceiling *= 2
 		}
 		ceiling = min(ceiling, limit)
-		if d < 0 || d > max(ceiling, min(retryAfter, maxVisibility)) {
+		if d < 0 || d > max(ceiling, min(retryAfter, MaxVisibility)) {
 			t.Fatalf("delay %s outside [0, max(%s, retry-after)]", d, ceiling)
 		}
-		if d < min(retryAfter, maxVisibility) {
+		if d < min(retryAfter, MaxVisibility) {
 			t.Fatalf("delay %s shorter than Retry-After %s", d, retryAfter)
 		}
-		if d > maxVisibility {
+		if d > MaxVisibility {
 			t.Fatalf("delay %s over SQS's 12h limit", d)
 		}
 	})
@@ -54,7 +54,7 @@ func TestFullJitterSpreadsAndGrows(t *testing.T) {
 func TestFullJitterCapAndRetryAfter(t *testing.T) {
 	assert.LessOrEqual(t, FullJitter(time.Second, 10*time.Second, 60, 0), 10*time.Second, "capped, and no overflow at high attempts")
 	assert.Equal(t, 2*time.Minute, FullJitter(time.Millisecond, time.Millisecond, 1, 2*time.Minute), "Retry-After wins over the cap")
-	assert.Equal(t, maxVisibility, FullJitter(time.Second, time.Minute, 1, 48*time.Hour), "SQS's limit wins over Retry-After")
+	assert.Equal(t, MaxVisibility, FullJitter(time.Second, time.Minute, 1, 48*time.Hour), "SQS's limit wins over Retry-After")
 }
 
 func TestVisibilitySeconds(t *testing.T) {
@@ -69,6 +69,6 @@ func TestVisibilitySeconds(t *testing.T) {
 		{2 * time.Second, 2},
 		{24 * time.Hour, 43200},
 	} {
-		assert.Equal(t, tc.want, visibilitySeconds(tc.d), "%s", tc.d)
+		assert.Equal(t, tc.want, VisibilitySeconds(tc.d), "%s", tc.d)
 	}
 }

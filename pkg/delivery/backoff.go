@@ -1,12 +1,12 @@
-package main
+package delivery
 
 import (
 	"math/rand/v2"
 	"time"
 )
 
-// maxVisibility is SQS's largest visibility timeout (12 hours).
-const maxVisibility = 12 * time.Hour
+// MaxVisibility is SQS's largest visibility timeout (12 hours).
+const MaxVisibility = 12 * time.Hour
 
 // Backoff returns how long a message that failed its attempt-th delivery
 // (1 for the first) stays invisible before the next one. retryAfter is
@@ -29,13 +29,13 @@ func FullJitter(base, limit time.Duration, attempt int, retryAfter time.Duration
 	if ceiling > 0 {
 		d = rand.N(ceiling + 1)
 	}
-	return min(max(d, retryAfter), maxVisibility)
+	return min(max(d, retryAfter), MaxVisibility)
 }
 
-// visibilitySeconds converts a delay to the whole seconds SQS takes,
+// VisibilitySeconds converts a delay to the whole seconds SQS takes,
 // rounding up so a Retry-After of 1.5s is not cut short, within [0, 12h].
-func visibilitySeconds(d time.Duration) int32 {
-	d = min(max(d, 0), maxVisibility)
+func VisibilitySeconds(d time.Duration) int32 {
+	d = min(max(d, 0), MaxVisibility)
 	secs := d / time.Second
 	if d%time.Second != 0 {
 		secs++

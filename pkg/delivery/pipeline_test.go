@@ -1,0 +1,285 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/pkg/ledger"
+	"github.com/novamed/bridge/pkg/metrics"
+	"github.com/novamed/bridge/pkg/novamed"
+	"github.com/novamed/bridge/pkg/queue"
+)
+
+// Small fakes of this package's unit tests; the real clients are exercised
+// by functions/dispatch's handler tests (kumo and the NovaMed sandbox).
+
+type fakeSQS struct {
+	mu         sync.Mutex
+	sent       []*sqs.SendMessageInput
+	deleted    int
+	visibility []int32
+}
+
+func (f *fakeSQS) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sent = append(f.sent, in)
+	return &sqs.SendMessageOutput{}, nil
+}
+
+func (f *fakeSQS) DeleteMessage(context.Context, *sqs.DeleteMessageInput, ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deleted++
+	return &sqs.DeleteMessageOutput{}, nil
+}
+
+func (f *fakeSQS) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.visibility = append(f.visibility, in.VisibilityTimeout)
+	return &sqs.ChangeMessageVisibilityOutput{}, nil
+}
+
+type fakeLedger struct {
+	claim ledger.Claim
+	err   error
+	marks []string
+}
+
+func (f *fakeLedger) ClaimDelivery(context.Context, string) (ledger.Claim, error) {
+	return f.claim, f.err
+}
+func (f *fakeLedger) MarkDelivered(_ context.Context, _, _ string) error {
+	f.marks = append(f.marks, "delivered")
+	return nil
+}
+func (f *fakeLedger) MarkNotDelivered(context.Context, string) error {
+	f.marks = append(f.marks, "not_delivered")
+	return nil
+}
+func (f *fakeLedger) MarkUnconfirmed(context.Context, string) error {
+	f.marks = append(f.marks, "unconfirmed")
+	return nil
+}
+
+type fakeParams map[string]string
+
+func (f fakeParams) Get(_ context.Context, name string) (string, error) {
+	if v, ok := f[name]; ok {
+		return v, nil
+	}
+	return "", errors.New("no such parameter")
+}
+func (fakeParams) Refresh(context.Context) error { return nil }
+
+const testClinic = "7d1c2a3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+var testParams = fakeParams{
+	ParamAPIKey:       "nm_test_key_one_0001",
+	ParamClinicID:     testClinic,
+	ParamPseudonymKey: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+}
+
+// rig is a pipeline over fakes and a NovaMed that counts its calls.
+type rig struct {
+	p      *Pipeline
+	sqs    *fakeSQS
+	ledger *fakeLedger
+	calls  *atomic.Int64
+	logs   *bytes.Buffer
+}
+
+func newRig(t *testing.T, deps Deps) *rig {
+	t.Helper()
+	calls := &atomic.Int64{}
+	nm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"success":true,"data":{"patient_id":"0b5e4b8e-2f4a-4c57-9d7e-1f0d9e2c3a4b"}}`))
+	}))
+	t.Cleanup(nm.Close)
+	r := &rig{sqs: &fakeSQS{}, ledger: &fakeLedger{}, calls: calls, logs: &bytes.Buffer{}}
+	deps.SQS, deps.Ledger, deps.Params = r.sqs, r.ledger, testParams
+	deps.Log = slog.New(slog.NewJSONHandler(r.logs, nil))
+	deps.Metrics = metrics.New(&bytes.Buffer{}, map[string]string{"Stage": "dev"})
+	p, err := New(Config{
+		Stage: "dev", BaseURL: nm.URL, QueueURL: "q", DLQURL: "dlq", MaxReceiveCount: 5,
+		BackoffBase: time.Second, BackoffCap: time.Minute,
+	}, deps)
+	require.NoError(t, err)
+	r.p = p
+	return r
+}
+
+func patientBody(t *testing.T, email string) string {
+	t.Helper()
+	rec, err := json.Marshal(novamed.PatientRequest{
+		ClinicID: testClinic, FirstName: "Ottoline", LastName: "Quarterfield", DateOfBirth: "1984-07-19",
+		Email: email, Gender: "female", City: "Springfield", State: "MA", Zip: "02139",
+	})
+	require.NoError(t, err)
+	body, err := queue.Message{
+		ID: queue.RecordID(queue.EventID("ehr-a", "evt-unit", nil), 0), Source: "ehr-a", Kind: novamed.KindPatient,
+		ReceivedAt: time.Now().UTC(), Stage: queue.StageDev, Record: rec,
+	}.Encode()
+	require.NoError(t, err)
+	return body
+}
+
+func sqsMessage(body string) events.SQSMessage {
+	return events.SQSMessage{MessageId: "m-1", ReceiptHandle: "rh-1", Body: body,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"}}
+}
+
+func noDeadline() *Budget { return &Budget{Now: time.Now} }
+
+func TestProcessDelivers(t *testing.T) {
+	r := newRig(t, Deps{})
+	r.ledger.claim = ledger.Claim{Status: ledger.ClaimGranted, ClaimedUntil: time.Now().Add(time.Minute)}
+	res := r.p.Process(context.Background(), noDeadline(), sqsMessage(patientBody(t, "o.q@mailbox.example")))
+	assert.Equal(t, OutcomeDelivered, res.Outcome)
+	assert.False(t, res.Failed)
+	assert.True(t, res.Deidentified, "dev de-identifies")
+	assert.EqualValues(t, 1, r.calls.Load())
+	assert.Equal(t, []string{"delivered"}, r.ledger.marks)
+	assert.Empty(t, r.sqs.sent)
+}
+
+func TestResolveWithoutResolverRefusesReference(t *testing.T) {
+	r := newRig(t, Deps{})
+	rec := &Record{SQS: sqsMessage(`{"v":1,"kind":"reference","id":"x"}`), Budget: noDeadline()}
+	assert.Equal(t, DeadLetter, r.p.resolve(context.Background(), rec))
+	assert.Equal(t, queue.ClassMalformed, rec.Result.Class)
+	assert.Nil(t, rec.Result.Msg)
+}
+
+type resolverFunc func(ctx context.Context, body string) (queue.Message, error)
+
+func (f resolverFunc) Resolve(ctx context.Context, body string) (queue.Message, error) {
+	return f(ctx, body)
+}
+
+func TestResolveHandsReferencesToTheResolver(t *testing.T) {
+	fetched, err := queue.Decode(patientBody(t, "fetched@mailbox.example"))
+	require.NoError(t, err)
+	var got string
+	r := newRig(t, Deps{Resolver: resolverFunc(func(_ context.Context, body string) (queue.Message, error) {
+		got = body
+		return fetched, nil
+	})})
+	ref := `{"v":1,"kind":"reference","id":"x"}`
+	rec := &Record{SQS: sqsMessage(ref), Budget: noDeadline()}
+	require.Equal(t, Next, r.p.resolve(context.Background(), rec))
+	assert.Equal(t, ref, got)
+	assert.Equal(t, fetched.ID, rec.Result.Msg.ID)
+
+	// Not a reference: decoded as before, the resolver is not asked.
+	got = ""
+	rec = &Record{SQS: sqsMessage(patientBody(t, "o.q@mailbox.example")), Budget: noDeadline()}
+	require.Equal(t, Next, r.p.resolve(context.Background(), rec))
+	assert.Empty(t, got)
+
+	// A failing EHR is retried.
+	r = newRig(t, Deps{Resolver: resolverFunc(func(context.Context, string) (queue.Message, error) {
+		return queue.Message{}, errors.New("ehr down")
+	})})
+	rec = &Record{SQS: sqsMessage(ref), Budget: noDeadline()}
+	assert.Equal(t, Retry, r.p.resolve(context.Background(), rec))
+	assert.Equal(t, "resolve_unavailable", rec.Result.Code)
+}
+
+func TestHoldStopsWhatNovaMedCannotTake(t *testing.T) {
+	r := newRig(t, Deps{})
+	rec := &Record{Sent: novamed.Record{Kind: novamed.KindPatient, Patient: &novamed.PatientRequest{ClinicID: testClinic}}}
+	assert.Equal(t, DeadLetter, r.p.hold(context.Background(), rec))
+	assert.Equal(t, queue.ClassPermanent, rec.Result.Class)
+	assert.Equal(t, novamed.CodeValidation, rec.Result.Code)
+	assert.NotEmpty(t, rec.Result.Fields)
+}
+
+func TestClaimVerdicts(t *testing.T) {
+	until := time.Now().Add(30 * time.Second)
+	for _, tc := range []struct {
+		claim ledger.Claim
+		err   error
+		want  Verdict
+		class string
+	}{
+		{ledger.Claim{Status: ledger.ClaimGranted, ClaimedUntil: until}, nil, Next, ""},
+		{ledger.Claim{Status: ledger.AlreadyDelivered, NovaMedID: "id-1"}, nil, Ack, ""},
+		{ledger.Claim{Status: ledger.InFlight, ClaimedUntil: until}, nil, RetryAt, "in_flight"},
+		{ledger.Claim{Status: ledger.Unconfirmed}, nil, DeadLetter, ClassUnconfirmed},
+		{ledger.Claim{}, errors.New("ddb down"), Retry, "retryable"},
+	} {
+		r := newRig(t, Deps{})
+		r.ledger.claim, r.ledger.err = tc.claim, tc.err
+		m, err := queue.Decode(patientBody(t, "o.q@mailbox.example"))
+		require.NoError(t, err)
+		rec := &Record{Budget: noDeadline(), Result: Result{Msg: &m}}
+		assert.Equal(t, tc.want, r.p.claim(context.Background(), rec), "claim %v", tc.claim.Status)
+		assert.Equal(t, tc.class, rec.Result.Class, "claim %v", tc.claim.Status)
+		if tc.want == RetryAt {
+			assert.Greater(t, rec.Wait, 20*time.Second, "retried once the claim has ended")
+		}
+	}
+}
+
+func TestClaimDefersWithoutTime(t *testing.T) {
+	r := newRig(t, Deps{})
+	b := &Budget{Now: time.Now, StartBy: time.Now().Add(-time.Second)}
+	m, err := queue.Decode(patientBody(t, "o.q@mailbox.example"))
+	require.NoError(t, err)
+	assert.Equal(t, Defer, r.p.claim(context.Background(), &Record{Budget: b, Result: Result{Msg: &m}}))
+}
+
+// TestSubjectStageStopsBeforeTheCall: a stage added through Deps.Subject
+// runs after the record claim, and its verdict is carried out like any
+// other: here a retry at a chosen time, without calling NovaMed.
+func TestSubjectStageStopsBeforeTheCall(t *testing.T) {
+	var sawClaim ledger.ClaimStatus
+	r := newRig(t, Deps{Subject: func(_ context.Context, rec *Record) Verdict {
+		sawClaim = rec.Claim.Status
+		rec.Result.Class, rec.Result.Code = "subject_busy", "subject_in_flight"
+		rec.Wait = 42 * time.Second
+		return RetryAt
+	}})
+	r.ledger.claim = ledger.Claim{Status: ledger.ClaimGranted, ClaimedUntil: time.Now().Add(time.Minute)}
+	res := r.p.Process(context.Background(), noDeadline(), sqsMessage(patientBody(t, "o.q@mailbox.example")))
+	assert.Equal(t, ledger.ClaimGranted, sawClaim)
+	assert.Zero(t, r.calls.Load(), "NovaMed is not called")
+	assert.True(t, res.Failed)
+	assert.Equal(t, OutcomeRetry, res.Outcome)
+	assert.Equal(t, []int32{42}, r.sqs.visibility)
+	assert.Equal(t, 42*time.Second, res.RetryIn)
+}
+
+func TestDeadLetterStrippedRemovesTheRecord(t *testing.T) {
+	r := newRig(t, Deps{})
+	body := patientBody(t, "o.q@mailbox.example")
+	m, err := queue.Decode(body)
+	require.NoError(t, err)
+	rec := &Record{SQS: sqsMessage(body), Budget: noDeadline(), Result: Result{Msg: &m, Class: ClassGuard, Code: "tripwire"}}
+	res := r.p.conclude(context.Background(), rec, DeadLetterStripped)
+	assert.Equal(t, OutcomeDeadLettered, res.Outcome)
+	require.Len(t, r.sqs.sent, 1)
+	dead, err := queue.Decode(aws.ToString(r.sqs.sent[0].MessageBody))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{}`, string(dead.Record))
+	assert.Equal(t, 1, r.sqs.deleted)
+}
