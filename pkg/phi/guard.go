@@ -97,7 +97,7 @@ func (g *Guard) Apply(env Environment, rec novamed.Record) (novamed.Record, Repo
 	return g.Deidentify(rec)
 }
 
-// Deidentify returns a de-identified copy of rec, as phi-policy.md
+// Deidentify returns a de-identified copy of rec, as docs/phi-policy.md
 // prescribes, and what it did. The copy shares no memory with rec. On any
 // error it returns the zero Record: never the original, never a partial one.
 func (g *Guard) Deidentify(rec novamed.Record) (novamed.Record, Report, error) {

@@ -23,7 +23,7 @@ const (
 	AttrFailedAt   = "failed_at"
 )
 
-// Error classes of dead-lettered messages (DESIGN.md, "Delivery outcomes").
+// Error classes of dead-lettered messages (docs/contract.md, "Delivery outcomes").
 const (
 	ClassPermanent = "permanent"
 	ClassExhausted = "exhausted"
