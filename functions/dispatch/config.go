@@ -30,7 +30,7 @@ const (
 	maxConcurrency = 100
 )
 
-// Config is the dispatch function's configuration (DESIGN.md,
+// Config is the dispatch function's configuration (docs/contract.md,
 // "Configuration"). It holds names and URLs, never a secret: the NovaMed key
 // comes from SSM at run time.
 type Config struct {

@@ -1,5 +1,5 @@
 // Command dispatch is the Lambda function that delivers queued records to
-// NovaMed (DESIGN.md, "Delivery outcomes"). This file only wires the
+// NovaMed (docs/contract.md, "Delivery outcomes"). This file only wires the
 // configuration and the AWS clients; handler.go holds the batch control,
 // pkg/delivery the per-record pipeline.
 package main

@@ -14,7 +14,7 @@ import (
 const canaryClinic = "00000000-0000-4000-8000-000000000000"
 
 // Canaries returns the PHI the sample webhooks carry: every value of a field
-// the environment guard must replace or drop (phi-policy.md), four
+// the environment guard must replace or drop (docs/phi-policy.md), four
 // characters or longer. The sandbox, marked as Development, flags any of them
 // it receives, and the end-to-end tests search every log for them.
 // Practitioner names and NPIs are public and kept by the policy, so they are

@@ -6,8 +6,8 @@ import (
 )
 
 // Class is what the dispatcher does with the outcome of a NovaMed call (see
-// DESIGN.md, "Delivery outcomes"). The zero Class is not a valid outcome, so
-// a forgotten assignment never reads as "delivered".
+// docs/contract.md, "Delivery outcomes"). The zero Class is not a valid
+// outcome, so a forgotten assignment never reads as "delivered".
 type Class int
 
 // The outcome classes.

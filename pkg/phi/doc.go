@@ -1,6 +1,6 @@
 // Package phi is the environment guard: it decides whether a delivery target
 // may receive Protected Health Information and, when it may not,
-// de-identifies NovaMed records as shared/phi-policy.md prescribes.
+// de-identifies NovaMed records as docs/phi-policy.md prescribes.
 //
 // The guard fails closed. [Resolve] answers [Production] for one exact
 // combination of stage and URL and [NonProduction] for everything else. The

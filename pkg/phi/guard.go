@@ -97,7 +97,7 @@ func (g *Guard) Apply(env Environment, rec novamed.Record) (novamed.Record, Repo
 	return g.Deidentify(rec)
 }
 
-// Deidentify returns a de-identified copy of rec, as phi-policy.md
+// Deidentify returns a de-identified copy of rec, as docs/phi-policy.md
 // prescribes, and what it did. The copy shares no memory with rec. On any
 // error it returns the zero Record: never the original, never a partial one.
 func (g *Guard) Deidentify(rec novamed.Record) (novamed.Record, Report, error) {
@@ -289,24 +289,40 @@ func (g *Guard) patient(in novamed.PatientRequest, collect secretSource, rep *Re
 
 	// One patient stays one patient: names and email come from one
 	// pseudonym of the identifying tuple, each field in its own domain.
-	id := strings.Join([]string{t.skeleton(in.FirstName), t.skeleton(in.LastName), dob, t.skeleton(in.Email)}, "\x1f")
+	first, last, email := t.skeleton(in.FirstName), t.skeleton(in.LastName), t.skeleton(in.Email)
+	id := strings.Join([]string{first, last, dob, email}, "\x1f")
+	// Phone, street and city belong to the patient too: keyed on the
+	// identity and the value together. Keyed on the value alone, everyone
+	// from one real city would share one synthetic city (beside the kept
+	// state and ZIP prefix, a geocode below state level that links
+	// patients); keyed on the identity alone, a changed phone or address
+	// would look unchanged. A record with neither name nor email has no
+	// identity to key on, so these fields are dropped.
+	ofPatient := func(v string) string { return id + "\x1f" + v }
+	anonymous := first == "" && last == "" && email == ""
 	synth := []struct {
 		field string
 		in    string
 		value string // what the pseudonym is keyed on
 		make  func(ps []byte) (string, bool)
 		dst   *string
+		// ofPatient fields need the patient's identity in their key.
+		ofPatient bool
 	}{
-		{"first_name", in.FirstName, id, func(ps []byte) (string, bool) { return pick(firstNames, firstNameSkeletons, ps, t) }, &out.FirstName},
-		{"last_name", in.LastName, id, func(ps []byte) (string, bool) { return pick(lastNames, lastNameSkeletons, ps, t) }, &out.LastName},
-		{"email", in.Email, id, func(ps []byte) (string, bool) { return syntheticEmail("p-", ps, t) }, &out.Email},
-		{"phone", in.Phone, digitsOnly(in.Phone), func(ps []byte) (string, bool) { return syntheticPhone(ps, t) }, &out.Phone},
-		{"address_line1", in.AddressLine1, t.skeleton(in.AddressLine1), func(ps []byte) (string, bool) { return syntheticStreet(ps, t) }, &out.AddressLine1},
-		{"city", in.City, t.skeleton(in.City), func(ps []byte) (string, bool) { return pick(cityNames, cityNameSkeletons, ps, t) }, &out.City},
+		{"first_name", in.FirstName, id, func(ps []byte) (string, bool) { return pick(firstNames, firstNameSkeletons, ps, t) }, &out.FirstName, false},
+		{"last_name", in.LastName, id, func(ps []byte) (string, bool) { return pick(lastNames, lastNameSkeletons, ps, t) }, &out.LastName, false},
+		{"email", in.Email, id, func(ps []byte) (string, bool) { return syntheticEmail("p-", ps, t) }, &out.Email, false},
+		{"phone", in.Phone, ofPatient(digitsOnly(in.Phone)), func(ps []byte) (string, bool) { return syntheticPhone(ps, t) }, &out.Phone, true},
+		{"address_line1", in.AddressLine1, ofPatient(t.skeleton(in.AddressLine1)), func(ps []byte) (string, bool) { return syntheticStreet(ps, t) }, &out.AddressLine1, true},
+		{"city", in.City, ofPatient(t.skeleton(in.City)), func(ps []byte) (string, bool) { return pick(cityNames, cityNameSkeletons, ps, t) }, &out.City, true},
 	}
 	for _, s := range synth {
 		if s.in == "" {
 			continue // a missing field stays missing: the shape survives
+		}
+		if s.ofPatient && anonymous {
+			rep.Dropped++
+			continue
 		}
 		if err := g.synthesize("patient."+s.field, s.value, s.make, s.dst); err != nil {
 			return novamed.Record{}, err
@@ -376,7 +392,9 @@ func (g *Guard) practitioner(in novamed.PractitionerRequest, collect secretSourc
 	}
 	if in.Phone != "" {
 		mk := func(ps []byte) (string, bool) { return syntheticPhone(ps, t) }
-		if err := g.synthesize("practitioner.phone", digitsOnly(in.Phone), mk, &out.Phone); err != nil {
+		// Keyed on the NPI too: colleagues sharing a practice's number do
+		// not share a synthetic one.
+		if err := g.synthesize("practitioner.phone", skeleton(in.NPINumber)+"\x1f"+digitsOnly(in.Phone), mk, &out.Phone); err != nil {
 			return novamed.Record{}, err
 		}
 		rep.Replaced++

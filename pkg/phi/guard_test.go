@@ -96,7 +96,7 @@ func assertNoRecord(t *testing.T, rec novamed.Record) {
 	}
 }
 
-// TestAttacks covers every attack listed at the end of phi-policy.md.
+// TestAttacks covers every attack listed in docs/phi-policy.md.
 func TestAttacks(t *testing.T) {
 	g := newTestGuard(t)
 	plain, _ := mustDeidentify(t, g, novamed.KindPatient, patientJSON(t, nil))

@@ -2,7 +2,7 @@ package phi
 
 import "github.com/novamed/bridge/pkg/novamed"
 
-// treatment is what the policy does to one field (phi-policy.md, the two
+// treatment is what the policy does to one field (docs/phi-policy.md, the two
 // tables). A field missing from a table is dropped.
 type treatment int
 

@@ -15,7 +15,7 @@ import (
 // The same domain and value must always give the same bytes, and different
 // values different bytes. The guard needs at least MinPseudonymLen bytes.
 //
-// It is the one seam for the known tension in phi-policy.md: an HMAC is
+// It is the one seam for the known tension in docs/phi-policy.md: an HMAC is
 // derived from the person; a random-token vault (non-derived codes kept in
 // the ledger) can implement this interface without touching callers.
 type Pseudonymizer interface {

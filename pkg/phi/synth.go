@@ -15,7 +15,7 @@ const (
 	syntheticPhonePrefix = "+1-555-01"
 	// emailCodeLen is the pseudonym's length in an email: 12 base32
 	// characters are 60 bits, so 100,000 people collide with probability
-	// about 4e-9, while the visible code stays short (phi-policy.md, "a
+	// about 4e-9, while the visible code stays short (docs/phi-policy.md, "a
 	// known tension").
 	emailCodeLen = 12
 )

@@ -30,7 +30,7 @@ const (
 	AttrNovaMedID = "novamed_id"
 )
 
-// Error classes of dead-lettered messages (DESIGN.md, "Delivery outcomes").
+// Error classes of dead-lettered messages (docs/contract.md, "Delivery outcomes").
 const (
 	ClassPermanent = "permanent"
 	ClassExhausted = "exhausted"

@@ -18,7 +18,7 @@ type SSMAPI interface {
 	GetParameters(ctx context.Context, in *ssm.GetParametersInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
 }
 
-// Names of the parameters LoadGuard reads under the prefix (DESIGN.md,
+// Names of the parameters LoadGuard reads under the prefix (docs/contract.md,
 // "Configuration").
 const (
 	ParamPseudonymKey = "pseudonym-key"

@@ -56,7 +56,7 @@ type Peeked struct {
 	Record    *RecordView  `json:"record,omitempty"`
 }
 
-// MessageMeta is the metadata of a queue message (DESIGN.md, "Queue
+// MessageMeta is the metadata of a queue message (docs/contract.md, "Queue
 // message"): no record value.
 type MessageMeta struct {
 	ID           string    `json:"id"`

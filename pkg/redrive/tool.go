@@ -13,7 +13,7 @@ import (
 	"github.com/novamed/bridge/pkg/queue"
 )
 
-// Error classes the dispatch function writes besides queue's (DESIGN.md,
+// Error classes the dispatch function writes besides queue's (docs/contract.md,
 // operations.md "Dead letters").
 const (
 	// ClassUnconfirmed: an attempt may have reached NovaMed without an answer.
