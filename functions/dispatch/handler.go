@@ -59,6 +59,13 @@ type Deps struct {
 	SQS    SQSAPI
 	Ledger Ledger
 	Params Params
+	// Subjects is the ledger of people (one NovaMed chart per person).
+	// When nil, a Ledger that keeps subjects too (*ledger.Ledger does) is
+	// used for them.
+	Subjects delivery.SubjectLedger
+	// Resolver fetches the records reference messages name (id-only
+	// notifications); nil refuses reference messages as malformed.
+	Resolver delivery.Resolver
 }
 
 // LedgerLease is the ledger claim lease main.go configures: above the
@@ -209,6 +216,10 @@ func New(cfg Config, deps Deps, opts ...Option) (*Handler, error) {
 	if h.metrics == nil {
 		h.metrics = metrics.New(os.Stdout, map[string]string{"Stage": cfg.Stage})
 	}
+	subjects := deps.Subjects
+	if sl, ok := deps.Ledger.(delivery.SubjectLedger); ok && subjects == nil {
+		subjects = sl
+	}
 	p, err := delivery.New(delivery.Config{
 		Stage:           cfg.Stage,
 		BaseURL:         cfg.BaseURL,
@@ -223,6 +234,8 @@ func New(cfg Config, deps Deps, opts ...Option) (*Handler, error) {
 		SQS:         deps.SQS,
 		Ledger:      deps.Ledger,
 		Params:      deps.Params,
+		Subjects:    subjects,
+		Resolver:    deps.Resolver,
 		HTTPClient:  h.httpClient,
 		CallTimeout: h.callTimeout,
 		Backoff:     h.backoff,

@@ -236,6 +236,7 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	res, err := inbound.Parse(inbound.Format(src.Format), body, inbound.Options{
 		ClinicID: clinic, FieldMap: src.FieldMap, Kind: src.Kind,
+		SubjectSystem: src.SubjectIdentifier, SubjectField: src.SubjectField,
 	})
 	if err != nil {
 		return o.parseFailed(err)
@@ -283,6 +284,14 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		}
 	}
 
+	// Who each record is, decided on the record as mapped: the subject key
+	// and the field digests are keyed hashes, so they leave intake in every
+	// stage while the values do not.
+	subjects, ok := h.subjects(ctx, src.Name, res.Records, o)
+	if !ok {
+		return o
+	}
+
 	records := res.Records
 	if !h.env.AllowsPHI() {
 		if records, ok = h.deidentify(ctx, records, clinic, o); !ok {
@@ -312,6 +321,8 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			Stage:        h.stage,
 			Deidentified: o.deidentified,
 			Record:       rb,
+			Subject:      subjects[i].key,
+			Digests:      subjects[i].digests,
 		}
 		if r.Hold == nil {
 			deliver = append(deliver, m)
@@ -326,6 +337,52 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		held = append(held, m)
 	}
 	return h.enqueue(ctx, deliver, held, res.Records, o)
+}
+
+// subject is who one record is: its key and its field digests (both
+// keyed; empty when the record names nobody beyond the event).
+type subject struct {
+	key     string
+	digests map[string]string
+}
+
+// subjects keys every record's person (queue.SubjectKey): a practitioner by
+// NPI across all sources, anyone else by what the source says names them.
+// On failure it sets the answer in o and returns false.
+func (h *Handler) subjects(ctx context.Context, source string, recs []inbound.Record, o *outcome) ([]subject, bool) {
+	raw, err := h.params.Get(ctx, ParamPseudonymKey)
+	if err != nil {
+		o.err = err
+		o.fail(http.StatusServiceUnavailable, paramsCode(err), "temporarily unavailable")
+		return nil, false
+	}
+	key, err := phi.ParsePseudonymKey(raw)
+	if err != nil {
+		o.err = err
+		o.fail(http.StatusServiceUnavailable, "config_error", "temporarily unavailable")
+		return nil, false
+	}
+	out := make([]subject, len(recs))
+	for i, r := range recs {
+		switch {
+		case r.Kind == novamed.KindPractitioner && novamed.IsNPI(r.Practitioner.NPINumber):
+			out[i].key = queue.SubjectKey(key, "npi", r.Practitioner.NPINumber)
+		case r.Subject != "":
+			out[i].key = queue.SubjectKey(key, "source", source, r.Subject)
+		default:
+			continue
+		}
+		body, err := r.Body()
+		if err == nil {
+			out[i].digests, err = queue.FieldDigests(key, body)
+		}
+		if err != nil {
+			o.err = err
+			o.fail(http.StatusInternalServerError, "internal", "internal error")
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 // heldFields lists the paths of every held record, for a source that

@@ -510,9 +510,15 @@ func TestStageGuard(t *testing.T) {
 }
 
 // TestProductionNeedsNoPseudonymKey: production never reads the key.
-func TestProductionNeedsNoPseudonymKey(t *testing.T) {
+// TestEveryStageNeedsThePseudonymKey: production does not de-identify, but
+// it keys subjects (one chart per person) and field digests with the
+// pseudonym key, so without it intake answers 503 (the sender retries)
+// instead of queuing records it cannot tell apart.
+func TestEveryStageNeedsThePseudonymKey(t *testing.T) {
 	f := newFixture(t, withStage("prod", novamed.ProductionURL), withoutParam(ParamPseudonymKey))
-	assert.Equal(t, http.StatusAccepted, f.invoke(loadEvent(t, "fhir-patient")).StatusCode)
+	assert.Equal(t, http.StatusServiceUnavailable, f.invoke(loadEvent(t, "fhir-patient")).StatusCode)
+	assert.Equal(t, "config_error", strings.Fields(lastErrorCode(f))[0])
+	assert.Empty(t, f.messages())
 }
 
 // TestManyRecordsBatched: a bundle of 23 patients is 23 messages sent in
@@ -941,4 +947,60 @@ func TestRealExamples(t *testing.T) {
 			assert.Len(t, f.deadLetters(), len(wantHeld))
 		})
 	}
+}
+
+// TestSubjects: every queued record carries the key of the person it
+// describes: the same Patient id from one source is one subject however it
+// arrives (a resource, a PUT in a transaction), another source's Patient of
+// the same id is another person, and a practitioner is their NPI across
+// sources. The key and the digests are keyed hashes: no value is in them.
+func TestSubjects(t *testing.T) {
+	f := newFixture(t)
+	withID := func(family, id string) map[string]any {
+		p := fhirPatient(family)
+		p["id"] = id
+		return p
+	}
+	subjectOf := func(sourceName string, body any) queue.Message {
+		t.Helper()
+		resp := f.post(sourceName, mustJSON(t, body), nil)
+		require.Equal(t, http.StatusAccepted, resp.StatusCode, lastErrorCode(f))
+		msgs := f.messages()
+		require.Len(t, msgs, 1)
+		return msgs[0].msg
+	}
+	direct := subjectOf("ehr-subscription", withID("Subjectson", "pat-77"))
+	put := subjectOf("ehr-subscription", map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		map[string]any{"resource": withID("Subjectson", "pat-77"), "request": map[string]any{"method": "PUT", "url": "Patient/pat-77"}},
+	}})
+	changed := withID("Subjectson", "pat-77")
+	changed["telecom"] = []any{map[string]any{"system": "email", "value": "moved.on@example.org"}}
+	update := subjectOf("ehr-subscription", changed)
+	other := subjectOf("ehr-fhir", withID("Subjectson", "pat-77"))
+
+	require.True(t, queue.ValidSubject(direct.Subject))
+	assert.Equal(t, direct.Subject, put.Subject, "a PUT of the same Patient is the same person")
+	assert.Equal(t, direct.Subject, update.Subject)
+	assert.NotEqual(t, direct.Subject, other.Subject, "ids are scoped to the source")
+	assert.Equal(t, direct.Digests, put.Digests)
+	assert.NotEqual(t, direct.Digests["email"], update.Digests["email"])
+	assert.Equal(t, direct.Digests["last_name"], update.Digests["last_name"], "digests come from the record before de-identification")
+	assert.NotContains(t, direct.Subject, "pat-77")
+	for _, d := range direct.Digests {
+		assert.NotContains(t, d, "subjectson")
+	}
+
+	doctor := func(id string) map[string]any {
+		return map[string]any{"resourceType": "Practitioner", "id": id,
+			"name":       []any{map[string]any{"family": "Hopper", "given": []any{"Grace"}}},
+			"telecom":    []any{map[string]any{"system": "email", "value": "g.hopper@example.org"}},
+			"identifier": []any{map[string]any{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1245319599"}}}
+	}
+	a := subjectOf("ehr-subscription", doctor("d-1"))
+	b := subjectOf("ehr-fhir", doctor("another-id"))
+	assert.Equal(t, a.Subject, b.Subject, "a practitioner is their NPI, across sources")
+
+	noID := subjectOf("ehr-subscription", fhirPatient("Nobody"))
+	assert.Empty(t, noID.Subject, "a resource without an id is its own person")
+	assert.Empty(t, noID.Digests)
 }

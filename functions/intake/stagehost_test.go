@@ -31,7 +31,7 @@ func TestStageBindsHost(t *testing.T) {
 		{"PROD", novamed.ProductionURL, novamed.ErrDevHost},
 		{"dev", "https://novamed.example.org", novamed.ErrDevHost},
 	} {
-		_, err := New(Config{Stage: tc.stage, TargetURL: tc.target, Params: idleParams{}, Queue: idleQueue{}, Ledger: idleLedger{}})
+		_, err := New(Config{Stage: tc.stage, TargetURL: tc.target, Params: idleParams{}, Queue: idleQueue{}, DeadLetters: idleQueue{}, Ledger: idleLedger{}})
 		require.ErrorIs(t, err, tc.want, "%q + %q", tc.stage, tc.target)
 		assert.NotContains(t, err.Error(), "novamed.example.org", "the error names the rule, not the URL")
 	}
@@ -39,7 +39,7 @@ func TestStageBindsHost(t *testing.T) {
 		{"prod", novamed.ProductionURL}, {"prod", ""}, {"dev", novamed.DevelopmentURL},
 		{"dev", ""}, {"dev", "http://127.0.0.1:8080"},
 	} {
-		_, err := New(Config{Stage: tc.stage, TargetURL: tc.target, Params: idleParams{}, Queue: idleQueue{}, Ledger: idleLedger{}})
+		_, err := New(Config{Stage: tc.stage, TargetURL: tc.target, Params: idleParams{}, Queue: idleQueue{}, DeadLetters: idleQueue{}, Ledger: idleLedger{}})
 		assert.NoError(t, err, "%q + %q", tc.stage, tc.target)
 	}
 }

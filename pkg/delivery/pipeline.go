@@ -104,6 +104,9 @@ type Record struct {
 	Sent novamed.Record
 	// Claim (claim) is the ledger's answer.
 	Claim ledger.Claim
+	// SubjectOwned (claim subject): this record creates its person's
+	// chart, so settle moves the subject with the record's outcome.
+	SubjectOwned bool
 	// NovaMedID and CallErr (call) are the call's answer.
 	NovaMedID string
 	CallErr   error
@@ -174,9 +177,10 @@ type Deps struct {
 	// Resolver fetches referenced records (resolve). nil: references are not
 	// supported, and a reference message is dead-lettered as malformed.
 	Resolver Resolver
-	// Subject is the subject-claim stage (one NovaMed chart per person),
-	// run after the record claim. nil: no subject claim.
-	Subject Stage
+	// Subjects is the ledger of people (one NovaMed chart per person),
+	// claimed after the record. nil: no subject claim (every record is its
+	// own person).
+	Subjects SubjectLedger
 
 	HTTPClient  *http.Client  // NovaMed calls; nil for the default
 	CallTimeout time.Duration // one NovaMed call; 0 for novamed.DefaultTimeout
@@ -196,6 +200,7 @@ type Pipeline struct {
 	params   Params
 	client   *novamed.Client
 	resolver Resolver
+	subjects SubjectLedger
 	backoff  Backoff
 	log      *slog.Logger
 	metrics  *metrics.Recorder
@@ -226,6 +231,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		ledger:   deps.Ledger,
 		params:   deps.Params,
 		resolver: deps.Resolver,
+		subjects: deps.Subjects,
 		backoff:  deps.Backoff,
 		log:      deps.Log,
 		metrics:  deps.Metrics,
@@ -254,8 +260,8 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	p.client = client
 
 	p.stages = []Stage{p.resolve, p.mapRecord, p.guardRecord, p.hold, p.claim}
-	if deps.Subject != nil {
-		p.stages = append(p.stages, deps.Subject)
+	if deps.Subjects != nil {
+		p.stages = append(p.stages, p.claimSubject)
 	}
 	p.stages = append(p.stages, p.call, p.settle)
 	return p, nil

@@ -248,25 +248,119 @@ func TestClaimDefersWithoutTime(t *testing.T) {
 	assert.Equal(t, Defer, r.p.claim(context.Background(), &Record{Budget: b, Result: Result{Msg: &m}}))
 }
 
-// TestSubjectStageStopsBeforeTheCall: a stage added through Deps.Subject
-// runs after the record claim, and its verdict is carried out like any
-// other: here a retry at a chosen time, without calling NovaMed.
-func TestSubjectStageStopsBeforeTheCall(t *testing.T) {
-	var sawClaim ledger.ClaimStatus
-	r := newRig(t, Deps{Subject: func(_ context.Context, rec *Record) Verdict {
-		sawClaim = rec.Claim.Status
-		rec.Result.Class, rec.Result.Code = "subject_busy", "subject_in_flight"
-		rec.Wait = 42 * time.Second
-		return RetryAt
-	}})
-	r.ledger.claim = ledger.Claim{Status: ledger.ClaimGranted, ClaimedUntil: time.Now().Add(time.Minute)}
-	res := r.p.Process(context.Background(), noDeadline(), sqsMessage(patientBody(t, "o.q@mailbox.example")))
-	assert.Equal(t, ledger.ClaimGranted, sawClaim)
-	assert.Zero(t, r.calls.Load(), "NovaMed is not called")
-	assert.True(t, res.Failed)
-	assert.Equal(t, OutcomeRetry, res.Outcome)
-	assert.Equal(t, []int32{42}, r.sqs.visibility)
-	assert.Equal(t, 42*time.Second, res.RetryIn)
+// fakeSubjects answers every claim with claim and records the calls.
+type fakeSubjects struct {
+	claim  ledger.SubjectClaim
+	fields map[string]string // the digests of the last claim
+	marks  []string
+}
+
+func (f *fakeSubjects) ClaimSubject(_ context.Context, _, _ string, fields map[string]string) (ledger.SubjectClaim, error) {
+	f.fields = fields
+	return f.claim, nil
+}
+func (f *fakeSubjects) MarkSubjectCreated(context.Context, string, string, string) error {
+	f.marks = append(f.marks, "created")
+	return nil
+}
+func (f *fakeSubjects) ReleaseSubject(context.Context, string, string) error {
+	f.marks = append(f.marks, "released")
+	return nil
+}
+func (f *fakeSubjects) MarkSubjectUnconfirmed(context.Context, string, string) error {
+	f.marks = append(f.marks, "unconfirmed")
+	return nil
+}
+
+// withSubject gives a queued patient a subject key.
+func withSubject(t *testing.T, body string) string {
+	t.Helper()
+	m, err := queue.Decode(body)
+	require.NoError(t, err)
+	key := []byte("unit-test-key-0123456789abcdef")
+	m.Subject = queue.SubjectKey(key, "source", "ehr-a", "Patient/7")
+	m.Digests, err = queue.FieldDigests(key, m.Record)
+	require.NoError(t, err)
+	out, err := m.Encode()
+	require.NoError(t, err)
+	return out
+}
+
+func TestSubjectStage(t *testing.T) {
+	granted := ledger.Claim{Status: ledger.ClaimGranted, ClaimedUntil: time.Now().Add(time.Minute)}
+
+	t.Run("granted: the call creates the chart and the subject", func(t *testing.T) {
+		subj := &fakeSubjects{claim: ledger.SubjectClaim{Status: ledger.SubjectGranted}}
+		r := newRig(t, Deps{Subjects: subj})
+		r.ledger.claim = granted
+		res := r.p.Process(context.Background(), noDeadline(), sqsMessage(withSubject(t, patientBody(t, "o.q@mailbox.example"))))
+		assert.Equal(t, OutcomeDelivered, res.Outcome)
+		assert.Equal(t, int64(1), r.calls.Load())
+		assert.Equal(t, []string{"created"}, subj.marks)
+		assert.NotEmpty(t, subj.fields["email"])
+		for _, d := range subj.fields {
+			assert.NotContains(t, d, "@", "digests, never values")
+		}
+	})
+
+	t.Run("exists and unchanged: acknowledged without a call", func(t *testing.T) {
+		first := &fakeSubjects{claim: ledger.SubjectClaim{Status: ledger.SubjectGranted}}
+		r := newRig(t, Deps{Subjects: first})
+		r.ledger.claim = granted
+		body := withSubject(t, patientBody(t, "o.q@mailbox.example"))
+		r.p.Process(context.Background(), noDeadline(), sqsMessage(body))
+
+		subj := &fakeSubjects{claim: ledger.SubjectClaim{Status: ledger.SubjectExists, NovaMedID: "nm-1", Fields: first.fields}}
+		r = newRig(t, Deps{Subjects: subj})
+		r.ledger.claim = granted
+		res := r.p.Process(context.Background(), noDeadline(), sqsMessage(body))
+		assert.Equal(t, OutcomeExists, res.Outcome)
+		assert.Zero(t, r.calls.Load())
+		assert.Equal(t, []string{"delivered"}, r.ledger.marks)
+	})
+
+	t.Run("exists and changed: an update dead letter naming the fields", func(t *testing.T) {
+		first := &fakeSubjects{claim: ledger.SubjectClaim{Status: ledger.SubjectGranted}}
+		r := newRig(t, Deps{Subjects: first})
+		r.ledger.claim = granted
+		r.p.Process(context.Background(), noDeadline(), sqsMessage(withSubject(t, patientBody(t, "o.q@mailbox.example"))))
+
+		subj := &fakeSubjects{claim: ledger.SubjectClaim{Status: ledger.SubjectExists, NovaMedID: "nm-1", Fields: first.fields}}
+		r = newRig(t, Deps{Subjects: subj})
+		r.ledger.claim = granted
+		res := r.p.Process(context.Background(), noDeadline(), sqsMessage(withSubject(t, patientBody(t, "other.address@mailbox.example"))))
+		assert.Equal(t, OutcomeDeadLettered, res.Outcome)
+		assert.Zero(t, r.calls.Load())
+		assert.Equal(t, []string{"not_delivered"}, r.ledger.marks, "the record is released, nothing was created")
+		require.Len(t, r.sqs.sent, 1)
+		attrs := r.sqs.sent[0].MessageAttributes
+		assert.Equal(t, queue.ClassUpdate, aws.ToString(attrs[queue.AttrErrorClass].StringValue))
+		assert.Equal(t, "email", aws.ToString(attrs[queue.AttrFields].StringValue))
+		assert.Equal(t, "nm-1", aws.ToString(attrs[queue.AttrNovaMedID].StringValue))
+		assert.NotContains(t, aws.ToString(attrs[queue.AttrFields].StringValue), "mailbox")
+	})
+
+	t.Run("in flight: retried when the other record's claim ends", func(t *testing.T) {
+		subj := &fakeSubjects{claim: ledger.SubjectClaim{Status: ledger.SubjectInFlight, ClaimedUntil: time.Now().Add(41 * time.Second)}}
+		r := newRig(t, Deps{Subjects: subj})
+		r.ledger.claim = granted
+		res := r.p.Process(context.Background(), noDeadline(), sqsMessage(withSubject(t, patientBody(t, "o.q@mailbox.example"))))
+		assert.Zero(t, r.calls.Load(), "NovaMed is not called")
+		assert.True(t, res.Failed)
+		assert.Equal(t, OutcomeRetry, res.Outcome)
+		assert.Equal(t, []string{"not_delivered"}, r.ledger.marks)
+		require.Len(t, r.sqs.visibility, 1)
+		assert.InDelta(t, 42, r.sqs.visibility[0], 1)
+	})
+
+	t.Run("a record without a subject skips the stage", func(t *testing.T) {
+		subj := &fakeSubjects{claim: ledger.SubjectClaim{Status: ledger.SubjectInFlight}}
+		r := newRig(t, Deps{Subjects: subj})
+		r.ledger.claim = granted
+		res := r.p.Process(context.Background(), noDeadline(), sqsMessage(patientBody(t, "o.q@mailbox.example")))
+		assert.Equal(t, OutcomeDelivered, res.Outcome)
+		assert.Nil(t, subj.fields)
+	})
 }
 
 func TestDeadLetterStrippedRemovesTheRecord(t *testing.T) {

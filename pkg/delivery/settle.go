@@ -27,6 +27,7 @@ func (p *Pipeline) settle(ctx context.Context, r *Record) Verdict {
 	if r.CallErr == nil {
 		res.Outcome, res.NovaMedID = OutcomeDelivered, id
 		p.metrics.Count(MetricDelivered, 1)
+		p.settleSubject(bctx, r, OutcomeDelivered)
 		if err := p.ledger.MarkDelivered(bctx, m.ID, id); err != nil {
 			// NovaMed has the record: the message is done. The ledger still
 			// says delivering; a later copy of the message finds the claim
@@ -58,6 +59,7 @@ func (p *Pipeline) settle(ctx context.Context, r *Record) Verdict {
 		if err := p.ledger.MarkUnconfirmed(bctx, m.ID); err != nil {
 			p.log.Error("dispatch: ledger MarkUnconfirmed failed", slog.String("id", m.ID), slog.String("error", err.Error()))
 		}
+		p.settleSubject(bctx, r, ClassUnconfirmed)
 		res.Class = ClassUnconfirmed
 		res.Note = "the request may have reached NovaMed; not called again"
 		return DeadLetter
@@ -67,6 +69,7 @@ func (p *Pipeline) settle(ctx context.Context, r *Record) Verdict {
 	if err := p.ledger.MarkNotDelivered(bctx, m.ID); err != nil {
 		p.log.Error("dispatch: ledger MarkNotDelivered failed", slog.String("id", m.ID), slog.String("error", err.Error()))
 	}
+	p.settleSubject(bctx, r, OutcomeRetry)
 	switch class {
 	case novamed.ClassPermanent:
 		res.Class = queue.ClassPermanent
@@ -298,13 +301,18 @@ func (p *Pipeline) deadLetter(ctx context.Context, b *Budget, body string, r *Re
 	if res.Msg != nil {
 		base = res.Msg.Attributes()
 	}
-	attrs, err := queue.DLQAttributes{
+	dl := queue.DLQAttributes{
 		ErrorClass: res.Class,
 		ErrorCode:  res.Code,
 		HTTPStatus: res.Status,
 		Attempts:   min(max(res.Attempt, 0), queue.MaxAttempts),
 		FailedAt:   p.now(),
-	}.MessageAttributes(base)
+		Fields:     queue.CapFields(res.Fields),
+	}
+	if res.Class == queue.ClassUpdate {
+		dl.NovaMedID = res.NovaMedID
+	}
+	attrs, err := dl.MessageAttributes(base)
 	if err != nil {
 		// Only a programming error brings us here (classes are constants).
 		res.Failed, res.Outcome = true, OutcomeRetry

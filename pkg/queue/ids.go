@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"regexp"
@@ -131,4 +132,32 @@ func SubjectKey(key []byte, parts ...string) string {
 		writeField(m, []byte(p))
 	}
 	return "sub:" + hex.EncodeToString(m.Sum(nil))[:eventHashHex]
+}
+
+// fieldDomain separates field digests from every other keyed hash made
+// with the same key.
+const fieldDomain = "novamed-bridge/field/v1"
+
+// FieldDigests returns keyed digests (16 hex digits) of the non-empty
+// fields of a NovaMed body, by field name: what the ledger compares to tell
+// an unchanged person from a changed one without holding a value. Intake
+// computes them from the record as mapped, before de-identification (a
+// changed email would otherwise change every synthetic name).
+func FieldDigests(key []byte, body []byte) (map[string]string, error) {
+	var fields map[string]string
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, malformed("record", ReasonWrongType)
+	}
+	out := make(map[string]string, len(fields))
+	for name, v := range fields {
+		if v == "" {
+			continue
+		}
+		m := hmac.New(sha256.New, key)
+		writeField(m, []byte(fieldDomain))
+		writeField(m, []byte(name))
+		writeField(m, []byte(v))
+		out[name] = hex.EncodeToString(m.Sum(nil))[:16]
+	}
+	return out, nil
 }

@@ -120,6 +120,9 @@ type Message struct {
 	// Reference is what a KindReference message points at in the source's
 	// FHIR server: a relative reference, Type/id. Dispatch fetches it.
 	Reference string
+	// Digests are FieldDigests of the record as mapped (before
+	// de-identification), for the subject comparison; with Subject only.
+	Digests map[string]string
 	// DeadLetter, when set, makes the message a dead letter from the
 	// start (a held record): Attributes adds its attributes. It is not
 	// part of the body, and Decode never sets it.
@@ -128,16 +131,17 @@ type Message struct {
 
 // wire is the JSON layout of a message, in the documented key order.
 type wire struct {
-	V            int             `json:"v"`
-	ID           string          `json:"id"`
-	Source       string          `json:"source"`
-	Kind         novamed.Kind    `json:"kind"`
-	ReceivedAt   string          `json:"received_at"`
-	Stage        string          `json:"stage"`
-	Deidentified bool            `json:"deidentified"`
-	Subject      string          `json:"subject,omitempty"`
-	Reference    string          `json:"reference,omitempty"`
-	Record       json.RawMessage `json:"record,omitempty"`
+	V            int               `json:"v"`
+	ID           string            `json:"id"`
+	Source       string            `json:"source"`
+	Kind         novamed.Kind      `json:"kind"`
+	ReceivedAt   string            `json:"received_at"`
+	Stage        string            `json:"stage"`
+	Deidentified bool              `json:"deidentified"`
+	Subject      string            `json:"subject,omitempty"`
+	Digests      map[string]string `json:"digests,omitempty"`
+	Reference    string            `json:"reference,omitempty"`
+	Record       json.RawMessage   `json:"record,omitempty"`
 }
 
 // Encode returns the message body. It checks the message as Decode would,
@@ -161,6 +165,7 @@ func (m Message) Encode() (string, error) {
 		Stage:        m.Stage,
 		Deidentified: m.Deidentified,
 		Subject:      m.Subject,
+		Digests:      m.Digests,
 		Reference:    m.Reference,
 		Record:       m.Record,
 	})
@@ -202,6 +207,10 @@ func (m Message) Validate() error {
 		return malformed("reference", ReasonInvalid)
 	case m.Kind != KindReference && m.Reference != "":
 		return malformed("reference", "only with kind reference")
+	case len(m.Digests) > 0 && m.Subject == "":
+		return malformed("digests", "only with a subject")
+	case !validDigests(m.Digests):
+		return malformed("digests", ReasonInvalid)
 	case m.ReceivedAt.IsZero():
 		return malformed("received_at", ReasonRequired)
 	case m.Stage == "":
@@ -287,6 +296,11 @@ func Decode(body string) (Message, error) {
 			return Message{}, err
 		}
 	}
+	if raw, ok := fields["digests"]; ok {
+		if json.Unmarshal(raw, &m.Digests) != nil {
+			return Message{}, malformed("digests", ReasonWrongType)
+		}
+	}
 	// received_at: RFC 3339 (time.RFC3339 accepts fractional seconds).
 	if m.ReceivedAt, err = time.Parse(time.RFC3339, receivedAt); err != nil {
 		return Message{}, malformed("received_at", ReasonInvalid)
@@ -303,6 +317,22 @@ func Decode(body string) (Message, error) {
 var knownKeys = map[string]bool{
 	"v": true, "id": true, "source": true, "kind": true, "received_at": true,
 	"stage": true, "deidentified": true, "record": true, "subject": true, "reference": true,
+	"digests": true,
+}
+
+var digestRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// validDigests accepts at most 32 digests keyed by field-name slugs.
+func validDigests(d map[string]string) bool {
+	if len(d) > 32 {
+		return false
+	}
+	for k, v := range d {
+		if !ValidSlug(k) || !digestRE.MatchString(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // KindReference is the kind of a message that carries no record, only a

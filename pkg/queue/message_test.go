@@ -283,9 +283,11 @@ func TestSubjectAndReference(t *testing.T) {
 	for name, bad := range map[string]func(*Message){
 		"subject not a key":       func(m *Message) { m.Subject = "Patient/123" },
 		"reference with a record": func(m *Message) { m.Kind = KindReference; m.Reference = "Patient/1" },
-		"absolute reference":      func(m *Message) { m.Kind, m.Record, m.Reference = KindReference, nil, "http://169.254.169.254/Patient/1" },
-		"reference on a record":   func(m *Message) { m.Reference = "Patient/1" },
-		"reference without one":   func(m *Message) { m.Kind, m.Record = KindReference, nil },
+		"absolute reference": func(m *Message) {
+			m.Kind, m.Record, m.Reference = KindReference, nil, "http://169.254.169.254/Patient/1"
+		},
+		"reference on a record": func(m *Message) { m.Reference = "Patient/1" },
+		"reference without one": func(m *Message) { m.Kind, m.Record = KindReference, nil },
 	} {
 		m := base
 		bad(&m)

@@ -30,6 +30,16 @@
 //	                                                           (Synthea bundles are
 //	                                                           200-300 KB, real EHR bundles
 //	                                                           more), 256 KiB otherwise
+//	  "subject_identifier": "urn:oid:...",                    fhir-r4 only, optional: the
+//	                                                           identifier system (an MRN)
+//	                                                           that names a person where
+//	                                                           the sender's resource ids
+//	                                                           are not stable
+//	  "subject_field": "patient_id",                          forms only, optional: the
+//	                                                           sender field (Typeform:
+//	                                                           "hidden.<name>") that names
+//	                                                           the person; without it each
+//	                                                           event is its own person
 //	  "on_invalid": "hold" | "reject"                          optional, default hold: a
 //	                                                           record NovaMed cannot take is
 //	                                                           held (dead-lettered, 202);
@@ -129,6 +139,10 @@ type Source struct {
 	MaxBodyBytes int64
 	// OnInvalid is OnInvalidHold or OnInvalidReject.
 	OnInvalid string
+	// SubjectIdentifier and SubjectField say what names a person within
+	// the source (inbound.Options.SubjectSystem, SubjectField).
+	SubjectIdentifier string
+	SubjectField      string
 	// Scheme is the auth scheme's name, for logs and metrics.
 	Scheme   string
 	Verifier webhookauth.Verifier
@@ -143,6 +157,9 @@ type Definition struct {
 	FieldMap     map[string]string `json:"field_map,omitempty"`
 	MaxBodyBytes int64             `json:"max_body_bytes,omitempty"`
 	OnInvalid    string            `json:"on_invalid,omitempty"`
+
+	SubjectIdentifier string `json:"subject_identifier,omitempty"`
+	SubjectField      string `json:"subject_field,omitempty"`
 }
 
 // Auth is a definition's "auth" object.
@@ -243,6 +260,18 @@ func Parse(name string, data []byte) (*Source, error) {
 		return fail(field, reason, nil)
 	}
 	src.FieldMap = fm
+
+	switch {
+	case def.SubjectIdentifier != "" && def.Format != FormatFHIRR4:
+		return fail("subject_identifier", "only used with format fhir-r4", nil)
+	case def.SubjectField != "" && def.Format == FormatFHIRR4:
+		return fail("subject_field", "not used with format fhir-r4 (see subject_identifier)", nil)
+	case def.SubjectIdentifier != "" && !validFieldKey(def.SubjectIdentifier):
+		return fail("subject_identifier", "must be 1 to 128 visible ASCII characters", nil)
+	case def.SubjectField != "" && !validFieldKey(def.SubjectField):
+		return fail("subject_field", fmt.Sprintf("must be 1 to %d visible ASCII characters or spaces", maxFieldKeyLen), nil)
+	}
+	src.SubjectIdentifier, src.SubjectField = def.SubjectIdentifier, def.SubjectField
 
 	switch def.OnInvalid {
 	case "", OnInvalidHold:
@@ -482,7 +511,7 @@ func checkKeys(data []byte) (field, reason string) {
 }
 
 var (
-	topKeys  = []string{"format", "auth", "kind", "field_map", "max_body_bytes", "on_invalid"}
+	topKeys  = []string{"format", "auth", "kind", "field_map", "max_body_bytes", "on_invalid", "subject_identifier", "subject_field"}
 	authKeys = []string{"scheme", "secrets", "header", "encoding", "prefix", "tolerance_seconds"}
 )
 
