@@ -269,13 +269,17 @@ func TestConnectionRefusedIsRetried(t *testing.T) {
 func TestDeadlineCutsSlowCalls(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	nm := newSandbox(t)
-	nm.SetLatency(10 * time.Second)
+	// Wide margins, so a loaded machine (claims taking a second) still
+	// starts the first two calls long before the last start time: the
+	// calls hang for a minute, the invocation has six seconds, the call
+	// stop is one second before its end.
+	nm.SetLatency(time.Minute)
 	cfg := e.config("dev", nm.URL)
 	cfg.Concurrency = 2
-	h := e.handler(cfg, nil, WithReserve(300*time.Millisecond, 100*time.Millisecond))
+	h := e.handler(cfg, nil, WithReserve(time.Second, 200*time.Millisecond))
 	e.send(patients(t, "evt-deadline-slow", 4)...)
 
-	ev, resp := e.run(h, 4, 1500*time.Millisecond)
+	ev, resp := e.run(h, 4, 6*time.Second)
 	// Two calls start and are cut at the deadline: their requests were sent,
 	// so they are unconfirmed (never blindly retried); the two records that
 	// never got a worker slot are reported as failures.
