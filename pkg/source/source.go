@@ -25,7 +25,14 @@
 //	                                                           field.ref): required;
 //	                                                           form: optional;
 //	                                                           fhir-r4: not allowed
-//	  "max_body_bytes": 262144                                 optional, 1024 to 6 MiB
+//	  "max_body_bytes": 262144,                                optional, 1024 to 6 MiB
+//	  "fhir_server": {                                         fhir-r4 only, optional
+//	    "base_url": "https://fhir.example.org/r4",             required
+//	    "token_url": "https://auth.example.org/oauth2/token",  required
+//	    "client_id": "...",                                    required
+//	    "scope": "system/Patient.read system/Encounter.read",  required
+//	    "private_key": {"kty": "EC", "crv": "P-384", ...}      required, private JWK
+//	  }
 //	}
 //
 // Secrets: standard-webhooks takes "whsec_<base64>" or bare base64 keys of
@@ -38,6 +45,18 @@
 // the JSON path, never a value, and never a secret. Field map targets may
 // not be clinic_id or assigned_clinic: the clinic comes from the
 // deployment's clinic-id parameter, never from a sender.
+//
+// fhir_server names the sender's FHIR server, from which the bridge fetches
+// what an id-only notification points at, with SMART Backend Services
+// (client credentials, a JWT client assertion signed with private_key).
+// base_url and token_url are https (http only for a loopback host) without
+// user info, query or fragment; scope is one or more read-only SMART system
+// scopes separated by single spaces (system/<Type>.read, .rs, .r or .s); the
+// private_key is a private JWK with a kid: EC P-384 (signs ES384) or RSA of
+// at least 2048 bits (signs RS384), "use" "sig" if given. Its only allowed
+// members are the JWK's own (kty, kid, alg, use, crv, x, y, d, n, e, p, q,
+// dp, dq, qi). The key is never printed, logged or part of an error;
+// cmd/smart-keygen makes one.
 package source
 
 import (
@@ -112,6 +131,9 @@ type Source struct {
 	// Scheme is the auth scheme's name, for logs and metrics.
 	Scheme   string
 	Verifier webhookauth.Verifier
+	// FHIRServer is where id-only notifications are resolved; nil when
+	// the definition has no fhir_server.
+	FHIRServer *FHIRServer
 }
 
 // Definition is the JSON stored in SSM. Parse decodes it; the local stack
@@ -122,6 +144,8 @@ type Definition struct {
 	Kind         novamed.Kind      `json:"kind,omitempty"`
 	FieldMap     map[string]string `json:"field_map,omitempty"`
 	MaxBodyBytes int64             `json:"max_body_bytes,omitempty"`
+	// FHIRServer is the optional "fhir_server" object (fhir-r4 only).
+	FHIRServer *FHIRServerDefinition `json:"fhir_server,omitempty"`
 }
 
 // Auth is a definition's "auth" object.
@@ -237,6 +261,12 @@ func Parse(name string, data []byte) (*Source, error) {
 		return fail(field, reason, err)
 	}
 	src.Verifier = v
+
+	fs, field, reason := parseFHIRServer(def.Format, def.FHIRServer)
+	if reason != "" {
+		return fail(field, reason, nil)
+	}
+	src.FHIRServer = fs
 	return src, nil
 }
 
@@ -420,7 +450,7 @@ func jsonTypeName(goType string) string {
 		return "an array of strings"
 	case "map[string]string":
 		return "an object of strings"
-	case "source.Auth", "source.Definition":
+	case "source.Auth", "source.Definition", "source.FHIRServerDefinition", "json.RawMessage":
 		return "an object"
 	default:
 		return goType
@@ -446,11 +476,16 @@ func checkKeys(data []byte) (field, reason string) {
 			return field, reason
 		}
 	}
+	if raw, ok := top["fhir_server"]; ok {
+		if field, reason := checkFHIRServerKeys(raw); reason != "" {
+			return field, reason
+		}
+	}
 	return "", ""
 }
 
 var (
-	topKeys  = []string{"format", "auth", "kind", "field_map", "max_body_bytes"}
+	topKeys  = []string{"format", "auth", "kind", "field_map", "max_body_bytes", "fhir_server"}
 	authKeys = []string{"scheme", "secrets", "header", "encoding", "prefix", "tolerance_seconds"}
 )
 
