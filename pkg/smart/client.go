@@ -71,8 +71,8 @@ type Client struct {
 type call struct {
 	done    chan struct{}
 	waiters int // callers waiting on it besides the first (tests read it)
-	token string
-	err   error
+	token   string
+	err     error
 }
 
 // Option configures a Client.

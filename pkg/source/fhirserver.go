@@ -336,11 +336,10 @@ func parsePrivateJWK(raw json.RawMessage) (*jose.JSONWebKey, string, string) {
 // ecKeyConsistent reports whether the private scalar belongs to the public
 // point (go-jose checks the point is on the curve, not that it matches d).
 func ecKeyConsistent(k *ecdsa.PrivateKey) bool {
-	d := make([]byte, (k.Curve.Params().BitSize+7)/8)
-	if k.D.Sign() <= 0 || k.D.BitLen() > len(d)*8 {
+	d, err := k.Bytes()
+	if err != nil {
 		return false
 	}
-	k.D.FillBytes(d)
 	derived, err := ecdsa.ParseRawPrivateKey(k.Curve, d)
 	if err != nil {
 		return false
