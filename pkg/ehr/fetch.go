@@ -245,7 +245,7 @@ func (f *Fetcher) get(ctx context.Context, r Reference, tok string) (*Resource, 
 		return fail(Permanent, CodeTooLarge)
 	}
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil ||
-		(mt != "application/fhir+json" && mt != "application/json") {
+		(mt != "application/fhir+json" && mt != "application/json" && mt != "application/json+fhir") {
 		return fail(Permanent, CodeBadResponse)
 	}
 	var head struct {

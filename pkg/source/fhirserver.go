@@ -76,6 +76,19 @@ func (f *FHIRServer) SigningKey() jose.SigningKey {
 // PublicJWK returns the public half of the key, as registered with the EHR.
 func (f *FHIRServer) PublicJWK() jose.JSONWebKey { return f.key.Public() }
 
+// Equal reports whether f and g describe the same server, client, scopes
+// and key: a caller caching a token client per source keeps it while a
+// re-read definition is Equal.
+func (f *FHIRServer) Equal(g *FHIRServer) bool {
+	if f == nil || g == nil || f.key == nil || g.key == nil {
+		return f == g
+	}
+	pub, ok := f.Signer().Public().(interface{ Equal(crypto.PublicKey) bool })
+	return f.BaseURL == g.BaseURL && f.TokenURL == g.TokenURL && f.ClientID == g.ClientID &&
+		slices.Equal(f.Scopes, g.Scopes) && f.key.KeyID == g.key.KeyID && f.key.Algorithm == g.key.Algorithm &&
+		ok && pub.Equal(g.Signer().Public())
+}
+
 // String describes the server without the key.
 func (f *FHIRServer) String() string {
 	if f == nil {

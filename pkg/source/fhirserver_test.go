@@ -294,3 +294,35 @@ func TestFHIRServerNeverPrintsKey(t *testing.T) {
 		}
 	}
 }
+
+func TestFHIRServerEqual(t *testing.T) {
+	ec, rk := testKeys(t)
+	parse := func(fs map[string]any) *source.FHIRServer {
+		src, err := source.Parse("athena", fhirDef(t, fs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src.FHIRServer
+	}
+	a, b := parse(validFHIRServer(t, ec)), parse(validFHIRServer(t, ec))
+	if !a.Equal(b) || a == b {
+		t.Error("two parses of one definition are not Equal")
+	}
+	for name, change := range map[string]func(fs map[string]any){
+		"key":       func(fs map[string]any) { fs["private_key"] = jwkMap(t, rk, "bridge-key-1") },
+		"kid":       func(fs map[string]any) { fs["private_key"].(map[string]any)["kid"] = "bridge-key-2" },
+		"scope":     func(fs map[string]any) { fs["scope"] = "system/Patient.read" },
+		"client_id": func(fs map[string]any) { fs["client_id"] = "other" },
+		"base_url":  func(fs map[string]any) { fs["base_url"] = "https://fhir.example.org/r5" },
+		"token_url": func(fs map[string]any) { fs["token_url"] = "https://auth.example.org/t2" },
+	} {
+		fs := validFHIRServer(t, ec)
+		change(fs)
+		if a.Equal(parse(fs)) {
+			t.Errorf("a different %s is Equal", name)
+		}
+	}
+	if a.Equal(nil) {
+		t.Error("Equal(nil)")
+	}
+}
