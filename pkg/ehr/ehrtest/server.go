@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -66,6 +67,9 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 
 // WithTokenLifetime sets the lifetime of the access tokens issued.
 func WithTokenLifetime(d time.Duration) Option { return func(s *Server) { s.lifetime = d } }
+
+// WithListener serves on l instead of a fresh 127.0.0.1 port.
+func WithListener(l net.Listener) Option { return func(s *Server) { s.listener = l } }
 
 // WithLogger logs one line per request: method, route, status, latency.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
@@ -118,6 +122,7 @@ type Server struct {
 	now      func() time.Time
 	lifetime time.Duration
 	ts       *httptest.Server
+	listener net.Listener
 	done     chan struct{}
 
 	mu            sync.Mutex
@@ -155,6 +160,10 @@ func New(opts ...Option) *Server {
 		opt(s)
 	}
 	ts := httptest.NewUnstartedServer(s.Handler())
+	if s.listener != nil {
+		_ = ts.Listener.Close()
+		ts.Listener = s.listener
+	}
 	ts.Config.ReadHeaderTimeout = 10 * time.Second
 	ts.Start()
 	s.ts, s.URL = ts, ts.URL
