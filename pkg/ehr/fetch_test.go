@@ -51,6 +51,8 @@ type env struct {
 	priv []byte
 	fs   *source.FHIRServer
 	f    *ehr.Fetcher
+	// tokens is f's token client, to share with another Fetcher.
+	tokens *smart.Client
 	// other is a second loopback server standing in for anything the
 	// bridge must never call; hits counts its requests.
 	other *httptest.Server
@@ -95,7 +97,7 @@ func setup(t *testing.T, granted string, opts ...ehr.Option) *env {
 	sb.MustPut(`{"resourceType":"Patient","id":"` + patientID + `","name":[{"family":"` + patientName + `"}]}`)
 	sb.MustPut(`{"resourceType":"Practitioner","id":"dr-1","name":[{"family":"Osler"}]}`)
 	sb.MustPut(`{"resourceType":"Encounter","id":"enc-1","status":"finished","subject":{"reference":"Patient/` + patientID + `"}}`)
-	return &env{sb: sb, clk: clk, priv: priv, fs: src.FHIRServer, f: f, other: other, hits: hits}
+	return &env{sb: sb, clk: clk, priv: priv, fs: src.FHIRServer, f: f, tokens: tokens, other: other, hits: hits}
 }
 
 func TestFetchPatient(t *testing.T) {
@@ -346,11 +348,23 @@ func TestFetchScopeNotCovering(t *testing.T) {
 }
 
 func TestFetchTimeout(t *testing.T) {
-	e := setup(t, scope, ehr.WithTimeout(200*time.Millisecond))
+	e := setup(t, scope)
+	// The token is fetched first (default timeout), so the short timeout
+	// below meets only the read, which the sandbox holds for an hour.
+	if _, err := e.f.Fetch(context.Background(), "Patient/"+patientID); err != nil {
+		t.Fatal(err)
+	}
+	short, err := ehr.New(e.fs, ehr.WithTokenSource(e.tokens), ehr.WithTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.sb.SetLatency(time.Hour)
-	_, err := e.f.Fetch(context.Background(), "Patient/"+patientID)
+	_, err = short.Fetch(context.Background(), "Patient/"+patientID)
 	if fe := asError(t, err); fe.Class != ehr.Retryable || fe.Code != ehr.CodeTimeout || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v", err)
+	}
+	if e.sb.TokenRequests() != 1 {
+		t.Errorf("token requests = %d, want 1", e.sb.TokenRequests())
 	}
 }
 
