@@ -368,6 +368,22 @@ func TestFetchTimeout(t *testing.T) {
 	}
 }
 
+func TestFetchConnectionRefused(t *testing.T) {
+	ts := httptest.NewServer(http.NotFoundHandler())
+	base := ts.URL
+	ts.Close() // nothing listens there now
+	e := setup(t, scope)
+	f, err := ehr.New(fhirServerAt(t, base, e.priv), ehr.WithTokenSource(staticToken("tok-0f9e8d7c6b5a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Fetch(context.Background(), "Patient/"+patientID)
+	if fe := asError(t, err); fe.Class != ehr.Retryable || fe.Code != ehr.CodeTransport {
+		t.Fatalf("got %v", err)
+	}
+	assertClean(t, err, e.priv, "tok-0f9e8d7c6b5a") // the URL, which holds the id, is not in the error
+}
+
 func TestFetchTooLarge(t *testing.T) {
 	e := setup(t, scope, ehr.WithMaxResponseBytes(512))
 	e.sb.MustPut(`{"resourceType":"Patient","id":"big","name":[{"family":"` + patientName + strings.Repeat("x", 600) + `"}]}`)

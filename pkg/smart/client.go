@@ -225,7 +225,11 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 	case <-cl.done:
 		return cl.token, cl.err
 	case <-ctx.Done():
-		return "", &Error{Class: Retryable, Code: CodeTimeout, err: ctx.Err()}
+		code := CodeTimeout
+		if errors.Is(ctx.Err(), context.Canceled) {
+			code = CodeCanceled
+		}
+		return "", &Error{Class: Retryable, Code: code, err: ctx.Err()}
 	}
 }
 

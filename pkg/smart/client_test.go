@@ -293,7 +293,7 @@ func TestCallerCancelDoesNotFailTheFetch(t *testing.T) {
 	go func() { _, err := e.token.Token(ctx); errc <- err }()
 	waitFor(t, func() bool { return e.sb.TokenRequests() == 1 })
 	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) || smart.ClassOf(err) != smart.Retryable {
+	if err := <-errc; !errors.Is(err, context.Canceled) || smart.ClassOf(err) != smart.Retryable || !strings.Contains(err.Error(), smart.CodeCanceled) {
 		t.Fatalf("cancelled caller got %v", err)
 	}
 	release()

@@ -44,6 +44,7 @@ const (
 	CodeBadResponse        = "bad_response"
 	CodeTooLarge           = "response_too_large"
 	CodeTimeout            = "timeout"
+	CodeCanceled           = "canceled"
 	CodeTransport          = "transport"
 	CodeSign               = "sign_failed"
 )
