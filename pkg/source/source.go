@@ -53,9 +53,9 @@
 // user info, query or fragment; scope is one or more read-only SMART system
 // scopes separated by single spaces (system/<Type>.read, .rs, .r or .s); the
 // private_key is a private JWK with a kid: EC P-384 (signs ES384) or RSA of
-// at least 2048 bits (signs RS384), "use" "sig" if given. Its only allowed
-// members are the JWK's own (kty, kid, alg, use, crv, x, y, d, n, e, p, q,
-// dp, dq, qi). The key is never printed, logged or part of an error;
+// at least 2048 bits (signs RS384); "alg", if given, must match and "use",
+// if given, must be "sig". Its only allowed members are the JWK's own (kty,
+// kid, alg, use, crv, x, y, d, n, e, p, q, dp, dq, qi). The key is never printed, logged or part of an error;
 // cmd/smart-keygen makes one.
 package source
 
