@@ -72,3 +72,32 @@ func TestFetchInvalidReferences(t *testing.T) {
 		t.Errorf("requests were made: %d reads, %d token requests", e.sb.TotalFetches(), e.sb.TokenRequests())
 	}
 }
+
+func TestParseReference(t *testing.T) {
+	const base = "https://fhir.example.org/r4"
+	valid := map[string]string{
+		"Patient/abc-1.2":                                "Patient/abc-1.2",
+		"Encounter/e1/_history/7":                        "Encounter/e1",
+		"https://fhir.example.org/r4/Patient/p1":         "Patient/p1",
+		"https://FHIR.example.org:443/r4/Practitioner/d": "Practitioner/d",
+		"HTTPS://fhir.example.org/r4/AuditEvent/a":       "AuditEvent/a",
+	}
+	for ref, want := range valid {
+		r, err := ehr.ParseReference(base, ref)
+		if err != nil || r.Path() != want {
+			t.Errorf("ParseReference(%q) = %s, %v; want %s", ref, r.Path(), err, want)
+		}
+	}
+	for _, ref := range []string{
+		"https://fhir.example.org:8443/r4/Patient/p1",
+		"http://fhir.example.org/r4/Patient/p1",
+		"https://fhir.example.org.evil.test/r4/Patient/p1",
+		"https://evil.test/r4/Patient/p1",
+		"https://fhir.example.org/r4x/Patient/p1",
+		"https://fhir.example.org/Patient/p1",
+	} {
+		if _, err := ehr.ParseReference(base, ref); !errors.Is(err, ehr.ErrForeignReference) {
+			t.Errorf("ParseReference(%q) = %v, want foreign", ref, err)
+		}
+	}
+}
