@@ -40,12 +40,19 @@
 //	                                                           "hidden.<name>") that names
 //	                                                           the person; without it each
 //	                                                           event is its own person
-//	  "on_invalid": "hold" | "reject"                          optional, default hold: a
+//	  "on_invalid": "hold" | "reject",                         optional, default hold: a
 //	                                                           record NovaMed cannot take is
 //	                                                           held (dead-lettered, 202);
 //	                                                           reject answers 400 instead,
 //	                                                           for a sender that shows
 //	                                                           errors to a person
+//	  "fhir_server": {                                         fhir-r4 only, optional
+//	    "base_url": "https://fhir.example.org/r4",             required
+//	    "token_url": "https://auth.example.org/oauth2/token",  required
+//	    "client_id": "...",                                    required
+//	    "scope": "system/Patient.read system/Encounter.read",  required
+//	    "private_key": {"kty": "EC", "crv": "P-384", ...}      required, private JWK
+//	  }
 //	}
 //
 // Secrets: standard-webhooks takes "whsec_<base64>" or bare base64 keys of
@@ -58,6 +65,18 @@
 // the JSON path, never a value, and never a secret. Field map targets may
 // not be clinic_id or assigned_clinic: the clinic comes from the
 // deployment's clinic-id parameter, never from a sender.
+//
+// fhir_server names the sender's FHIR server, from which the bridge fetches
+// what an id-only notification points at, with SMART Backend Services
+// (client credentials, a JWT client assertion signed with private_key).
+// base_url and token_url are https (http only for a loopback host) without
+// user info, query or fragment; scope is one or more read-only SMART system
+// scopes separated by single spaces (system/<Type>.read, .rs, .r or .s); the
+// private_key is a private JWK with a kid: EC P-384 (signs ES384) or RSA of
+// at least 2048 bits (signs RS384); "alg", if given, must match and "use",
+// if given, must be "sig". Its only allowed members are the JWK's own (kty,
+// kid, alg, use, crv, x, y, d, n, e, p, q, dp, dq, qi). The key is never printed, logged or part of an error;
+// cmd/smart-keygen makes one.
 package source
 
 import (
@@ -146,6 +165,9 @@ type Source struct {
 	// Scheme is the auth scheme's name, for logs and metrics.
 	Scheme   string
 	Verifier webhookauth.Verifier
+	// FHIRServer is where id-only notifications are resolved; nil when
+	// the definition has no fhir_server.
+	FHIRServer *FHIRServer
 }
 
 // Definition is the JSON stored in SSM. Parse decodes it; the local stack
@@ -160,6 +182,8 @@ type Definition struct {
 
 	SubjectIdentifier string `json:"subject_identifier,omitempty"`
 	SubjectField      string `json:"subject_field,omitempty"`
+	// FHIRServer is the optional "fhir_server" object (fhir-r4 only).
+	FHIRServer *FHIRServerDefinition `json:"fhir_server,omitempty"`
 }
 
 // Auth is a definition's "auth" object.
@@ -298,6 +322,12 @@ func Parse(name string, data []byte) (*Source, error) {
 		return fail(field, reason, err)
 	}
 	src.Verifier = v
+
+	fs, field, reason := parseFHIRServer(def.Format, def.FHIRServer)
+	if reason != "" {
+		return fail(field, reason, nil)
+	}
+	src.FHIRServer = fs
 	return src, nil
 }
 
@@ -481,7 +511,7 @@ func jsonTypeName(goType string) string {
 		return "an array of strings"
 	case "map[string]string":
 		return "an object of strings"
-	case "source.Auth", "source.Definition":
+	case "source.Auth", "source.Definition", "source.FHIRServerDefinition", "json.RawMessage":
 		return "an object"
 	default:
 		return goType
@@ -507,11 +537,16 @@ func checkKeys(data []byte) (field, reason string) {
 			return field, reason
 		}
 	}
+	if raw, ok := top["fhir_server"]; ok {
+		if field, reason := checkFHIRServerKeys(raw); reason != "" {
+			return field, reason
+		}
+	}
 	return "", ""
 }
 
 var (
-	topKeys  = []string{"format", "auth", "kind", "field_map", "max_body_bytes", "on_invalid", "subject_identifier", "subject_field"}
+	topKeys  = []string{"format", "auth", "kind", "field_map", "max_body_bytes", "on_invalid", "subject_identifier", "subject_field", "fhir_server"}
 	authKeys = []string{"scheme", "secrets", "header", "encoding", "prefix", "tolerance_seconds"}
 )
 
