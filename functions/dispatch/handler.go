@@ -488,6 +488,7 @@ func (h *Handler) process(ctx context.Context, b *budget, sm events.SQSMessage) 
 	cancelCall()
 	res.latency = h.now().Sub(started)
 	h.metrics.Duration(MetricDeliveryLatency, res.latency)
+	h.metrics.Count(MetricNovaMedAnswers, 1, "Status", answerStatus(callErr))
 	return h.settle(ctx, b, sm, m, orig, sent, id, callErr, res)
 }
 
@@ -956,6 +957,9 @@ func malformedCode(err error) string {
 
 // report logs one line per record: ids, slugs and numbers, never a value.
 func (h *Handler) report(sm events.SQSMessage, res result) {
+	if dep := dependencyOf(res.code); dep != "" {
+		h.metrics.Count(MetricDependencyErrors, 1, "Dependency", dep)
+	}
 	attrs := []slog.Attr{
 		slog.String("message_id", sm.MessageId),
 		slog.String("stage", h.cfg.Stage),
