@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/pkg/devstack"
 )
 
 func loadTemplate(t *testing.T) map[string]any {
@@ -85,6 +87,8 @@ func TestFunctionsAreBuiltForProvidedAL2023Arm64(t *testing.T) {
 	assert.Equal(t, "provided.al2023", at(t, fn, "Runtime"))
 	assert.Equal(t, []any{"arm64"}, at(t, fn, "Architectures"))
 	assert.Equal(t, "bootstrap", at(t, fn, "Handler"))
+	// `devstack cost` computes GB-seconds at this memory.
+	assert.Equal(t, devstack.TemplateMemoryMB, at(t, fn, "MemorySize"))
 	for _, name := range []string{"IntakeFunction", "DispatchFunction"} {
 		r := resource(t, tpl, name)
 		assert.Equal(t, "AWS::Serverless::Function", r["Type"], name)
