@@ -319,7 +319,7 @@ func TestAlarms(t *testing.T) {
 
 func TestOutputs(t *testing.T) {
 	tpl := loadTemplate(t)
-	for _, name := range []string{"WebhookUrl", "QueueUrl", "DeadLetterQueueUrl"} {
+	for _, name := range []string{"WebhookUrl", "QueueUrl", "DeadLetterQueueUrl", "DashboardUrl"} {
 		at(t, tpl, "Outputs", name, "Value")
 	}
 }
