@@ -4,5 +4,8 @@
 // transformed_test.go runs the SAM transform (transform.py, the samtranslator
 // package cfn-lint ships) and checks what CloudFormation would deploy, because
 // the transform adds roles and AWS managed policies the template never shows;
-// and build_test.go checks that `make build` produces what Lambda runs.
+// dashboard_test.go and queries_test.go check the dashboard, the alarms and
+// the saved Logs Insights queries against the metrics and log attributes the
+// Go code actually emits; and build_test.go checks that `make build`
+// produces what Lambda runs.
 package stackcheck
