@@ -32,14 +32,16 @@ const (
 
 // Metric names (pkg/delivery, which records them).
 const (
-	MetricDelivered       = delivery.MetricDelivered
-	MetricDuplicates      = delivery.MetricDuplicates
-	MetricRetried         = delivery.MetricRetried
-	MetricDeadLettered    = delivery.MetricDeadLettered
-	MetricDeidentified    = delivery.MetricDeidentified
-	MetricUnauthorized    = delivery.MetricUnauthorized
-	MetricDeliveryLatency = delivery.MetricDeliveryLatency
-	MetricDeferred        = delivery.MetricDeferred
+	MetricDelivered        = delivery.MetricDelivered
+	MetricDuplicates       = delivery.MetricDuplicates
+	MetricRetried          = delivery.MetricRetried
+	MetricDeadLettered     = delivery.MetricDeadLettered
+	MetricDeidentified     = delivery.MetricDeidentified
+	MetricUnauthorized     = delivery.MetricUnauthorized
+	MetricDeliveryLatency  = delivery.MetricDeliveryLatency
+	MetricDeferred         = delivery.MetricDeferred
+	MetricNovaMedAnswers   = delivery.MetricNovaMedAnswers
+	MetricDependencyErrors = delivery.MetricDependencyErrors
 )
 
 // The clients dispatch talks to (pkg/delivery).

@@ -137,6 +137,10 @@ func (h *Handler) record(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if h.metrics == nil {
 		return
 	}
+	h.metrics.Count(MetricWebhooks, 1, "Source", o.source, "Outcome", outcome)
+	if dep := dependencyOf(o.code); dep != "" {
+		h.metrics.Count(MetricDependencyErrors, 1, "Dependency", dep)
+	}
 	switch outcome {
 	case outcomeAccepted:
 		h.metrics.Count("Accepted", o.records)

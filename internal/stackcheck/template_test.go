@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/pkg/devstack"
 )
 
 func loadTemplate(t *testing.T) map[string]any {
@@ -47,31 +49,34 @@ type statement struct {
 	Condition any
 }
 
-func statements(t *testing.T, fn map[string]any) []statement {
+// roleOf maps each function to the role the template defines for it.
+var roleOf = map[string]string{"IntakeFunction": "IntakeRole", "DispatchFunction": "DispatchRole"}
+
+// statements reads the inline policy of a function's role.
+func statements(t *testing.T, tpl map[string]any, function string) []statement {
 	t.Helper()
-	policies, ok := at(t, fn, "Properties", "Policies").([]any)
+	role := resource(t, tpl, roleOf[function])
+	require.Equal(t, "AWS::IAM::Role", role["Type"])
+	policies, ok := at(t, role, "Properties", "Policies").([]any)
 	require.True(t, ok, "Policies must be a list")
+	require.Len(t, policies, 1, "one inline policy per role")
+	list, ok := at(t, policies[0], "PolicyDocument", "Statement").([]any)
+	require.True(t, ok)
 	var out []statement
-	for _, p := range policies {
-		doc, ok := p.(map[string]any)
-		require.True(t, ok, "every policy must be an inline statement list, not a managed policy or template")
-		list, ok := doc["Statement"].([]any)
-		require.True(t, ok)
-		for _, s := range list {
-			m := s.(map[string]any)
-			if cond, ok := m["Fn::If"].([]any); ok {
-				m = cond[1].(map[string]any)
-			}
-			require.Equal(t, "Allow", m["Effect"])
-			st := statement{Sid: m["Sid"].(string)}
-			for _, a := range m["Action"].([]any) {
-				st.Actions = append(st.Actions, a.(string))
-			}
-			st.Condition = m["Condition"]
-			st.Resource, ok = m["Resource"].([]any)
-			require.Truef(t, ok, "statement %s: Resource must be a list of named resources", st.Sid)
-			out = append(out, st)
+	for _, s := range list {
+		m := s.(map[string]any)
+		if cond, ok := m["Fn::If"].([]any); ok {
+			m = cond[1].(map[string]any)
 		}
+		require.Equal(t, "Allow", m["Effect"])
+		st := statement{Sid: m["Sid"].(string)}
+		for _, a := range m["Action"].([]any) {
+			st.Actions = append(st.Actions, a.(string))
+		}
+		st.Condition = m["Condition"]
+		st.Resource, ok = m["Resource"].([]any)
+		require.Truef(t, ok, "statement %s: Resource must be a list of named resources", st.Sid)
+		out = append(out, st)
 	}
 	return out
 }
@@ -82,6 +87,8 @@ func TestFunctionsAreBuiltForProvidedAL2023Arm64(t *testing.T) {
 	assert.Equal(t, "provided.al2023", at(t, fn, "Runtime"))
 	assert.Equal(t, []any{"arm64"}, at(t, fn, "Architectures"))
 	assert.Equal(t, "bootstrap", at(t, fn, "Handler"))
+	// `devstack cost` computes GB-seconds at this memory.
+	assert.Equal(t, devstack.TemplateMemoryMB, at(t, fn, "MemorySize"))
 	for _, name := range []string{"IntakeFunction", "DispatchFunction"} {
 		r := resource(t, tpl, name)
 		assert.Equal(t, "AWS::Serverless::Function", r["Type"], name)
@@ -94,7 +101,7 @@ func TestFunctionsAreBuiltForProvidedAL2023Arm64(t *testing.T) {
 func TestEnvironmentFollowsTheDesign(t *testing.T) {
 	tpl := loadTemplate(t)
 	want := map[string][]string{
-		"IntakeFunction":   {"LEDGER_TABLE", "NOVAMED_BASE_URL", "PARAM_PREFIX", "QUEUE_URL", "STAGE"},
+		"IntakeFunction":   {"DLQ_URL", "LEDGER_TABLE", "NOVAMED_BASE_URL", "PARAM_PREFIX", "QUEUE_URL", "STAGE"},
 		"DispatchFunction": {"DLQ_URL", "LEDGER_TABLE", "MAX_RECEIVE_COUNT", "NOVAMED_500_POLICY", "NOVAMED_BASE_URL", "PARAM_PREFIX", "QUEUE_URL", "STAGE"},
 	}
 	for name, vars := range want {
@@ -140,40 +147,87 @@ func TestLeastPrivilege(t *testing.T) {
 	getAtt := func(res, attr string) any { return map[string]any{"Fn::GetAtt": []any{res, attr}} }
 	kms := statement{Sid: "DecryptParameters", Actions: []string{"kms:Decrypt"}, Resource: []any{map[string]any{"Ref": "ParameterKmsKeyArn"}},
 		Condition: map[string]any{"StringEquals": map[string]any{"kms:ViaService": map[string]any{"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}}}}
-	leadingKeys := func(prefix string) any {
-		return map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []any{prefix + "#*"}}}
+	leadingKeys := func(prefixes ...string) any {
+		var keys []any
+		for _, p := range prefixes {
+			keys = append(keys, p+"#*")
+		}
+		return map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": keys}}
 	}
+	logs := func(group string) statement {
+		return statement{Sid: "WriteLogs", Actions: []string{"logs:CreateLogStream", "logs:PutLogEvents"}, Resource: []any{getAtt(group, "Arn")}}
+	}
+	traces := statement{Sid: "WriteTraces", Actions: []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, Resource: []any{"*"}}
 	want := map[string][]statement{
 		"IntakeFunction": {
+			logs("IntakeLogGroup"),
+			traces,
 			{Sid: "ReadIntakeParameters", Actions: []string{"ssm:GetParameters"}, Resource: []any{param("clinic-id"), param("pseudonym-key")}},
 			{Sid: "ReadSourceDefinitions", Actions: []string{"ssm:GetParametersByPath"}, Resource: []any{param("sources")}},
 			{Sid: "QueueRecords", Actions: []string{"sqs:SendMessage"}, Resource: []any{getAtt("DeliveryQueue", "Arn")}},
+			{Sid: "HoldRecords", Actions: []string{"sqs:SendMessage"}, Resource: []any{getAtt("DeadLetterQueue", "Arn")}},
 			{Sid: "LedgerEvents", Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, Resource: []any{getAtt("LedgerTable", "Arn")}, Condition: leadingKeys("event")},
 			kms,
 		},
 		"DispatchFunction": {
+			logs("DispatchLogGroup"),
+			traces,
 			{Sid: "ReadDispatchParameters", Actions: []string{"ssm:GetParameters"}, Resource: []any{param("api-key"), param("clinic-id"), param("pseudonym-key")}},
 			{Sid: "ConsumeDeliveries", Actions: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}, Resource: []any{getAtt("DeliveryQueue", "Arn")}},
 			{Sid: "DeadLetter", Actions: []string{"sqs:SendMessage"}, Resource: []any{getAtt("DeadLetterQueue", "Arn")}},
-			{Sid: "LedgerRecords", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, Resource: []any{getAtt("LedgerTable", "Arn")}, Condition: leadingKeys("record")},
+			{Sid: "LedgerRecords", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, Resource: []any{getAtt("LedgerTable", "Arn")}, Condition: leadingKeys("record", "subject")},
 			kms,
 		},
 	}
 	for name, stmts := range want {
-		got := statements(t, resource(t, tpl, name))
+		got := statements(t, tpl, name)
 		assert.Equal(t, stmts, got, name)
 		for _, s := range got {
 			for _, a := range s.Actions {
 				assert.NotContains(t, a, "*", "%s %s: wildcard action", name, s.Sid)
-			}
-			for _, r := range s.Resource {
-				assert.NotEqual(t, "*", r, "%s %s: wildcard resource", name, s.Sid)
+				if !strings.HasPrefix(a, "xray:") { // X-Ray has no resource-level permissions
+					assert.NotContains(t, s.Resource, "*", "%s %s: wildcard resource", name, s.Sid)
+				}
 			}
 		}
 	}
 	// The intake function must not be able to read the NovaMed key.
-	for _, s := range statements(t, resource(t, tpl, "IntakeFunction")) {
+	for _, s := range statements(t, tpl, "IntakeFunction") {
 		assert.NotContains(t, s.Resource, param("api-key"))
+	}
+}
+
+// TestFunctionsRunAsTheirOwnRoles: a function without Role gets a role the
+// SAM transform generates, with AWS managed policies on "*"; a function with
+// Policies would get one too. Each role is assumable by Lambda only and has
+// no managed policy, and each function logs to its own group (the group its
+// role may write).
+func TestFunctionsRunAsTheirOwnRoles(t *testing.T) {
+	tpl := loadTemplate(t)
+	logGroupOf := map[string]string{"IntakeFunction": "IntakeLogGroup", "DispatchFunction": "DispatchLogGroup"}
+	for fn, role := range roleOf {
+		props := at(t, resource(t, tpl, fn), "Properties").(map[string]any)
+		assert.Equal(t, map[string]any{"Fn::GetAtt": []any{role, "Arn"}}, props["Role"], fn)
+		assert.NotContains(t, props, "Policies", fn)
+		assert.Equal(t, map[string]any{"Ref": logGroupOf[fn]}, at(t, props, "LoggingConfig", "LogGroup"), fn)
+
+		rp := at(t, resource(t, tpl, role), "Properties").(map[string]any)
+		assert.NotContains(t, rp, "ManagedPolicyArns", role)
+		assert.NotContains(t, rp, "PermissionsBoundary", role)
+		assert.Equal(t, []any{map[string]any{
+			"Effect": "Allow", "Principal": map[string]any{"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole",
+		}}, at(t, rp, "AssumeRolePolicyDocument", "Statement"), role)
+	}
+	assert.NotContains(t, at(t, tpl, "Globals", "Function"), "Policies")
+	assert.NotContains(t, at(t, tpl, "Globals", "Function"), "Role")
+	// No other role, policy or managed policy anywhere in the template.
+	for name, r := range at(t, tpl, "Resources").(map[string]any) {
+		switch typ := r.(map[string]any)["Type"]; typ {
+		case "AWS::IAM::Role":
+			assert.Contains(t, []string{"IntakeRole", "DispatchRole"}, name)
+		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy", "AWS::IAM::User", "AWS::IAM::Group":
+			assert.Failf(t, "unexpected IAM resource", "%s (%s)", name, typ)
+		}
 	}
 }
 
@@ -265,7 +319,7 @@ func TestAlarms(t *testing.T) {
 
 func TestOutputs(t *testing.T) {
 	tpl := loadTemplate(t)
-	for _, name := range []string{"WebhookUrl", "QueueUrl", "DeadLetterQueueUrl"} {
+	for _, name := range []string{"WebhookUrl", "QueueUrl", "DeadLetterQueueUrl", "DashboardUrl"} {
 		at(t, tpl, "Outputs", name, "Value")
 	}
 }

@@ -61,6 +61,7 @@ func (p *Pipeline) call(ctx context.Context, r *Record) Verdict {
 	cancel()
 	r.Result.Latency = p.now().Sub(started)
 	p.metrics.Duration(MetricDeliveryLatency, r.Result.Latency)
+	p.metrics.Count(MetricNovaMedAnswers, 1, "Status", answerStatus(r.CallErr))
 	return Next
 }
 

@@ -111,6 +111,9 @@ func scrubbed(msg string, orig, sent novamed.Record) string {
 
 // Report logs one line per record: ids, slugs and numbers, never a value.
 func (p *Pipeline) Report(sm events.SQSMessage, res Result) {
+	if dep := dependencyOf(res.Code); dep != "" {
+		p.metrics.Count(MetricDependencyErrors, 1, "Dependency", dep)
+	}
 	attrs := []slog.Attr{
 		slog.String("message_id", sm.MessageId),
 		slog.String("stage", p.cfg.Stage),

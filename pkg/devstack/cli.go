@@ -20,6 +20,7 @@ const usage = `usage:
   devstack demo                         build, start the local stack, post the samples, report, stop
   devstack local [-addr 127.0.0.1:3000] build and start the local stack; print curl lines; Ctrl-C stops it
   devstack sign -source NAME -body FILE print curl arguments that sign FILE as local source NAME
+  devstack cost [-n 200]                post N webhooks through the local stack; print the AWS work per webhook and its cost
 `
 
 // RunCLI runs the devstack command.
@@ -59,6 +60,8 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return errors.New("sign needs -source and -body")
 		}
 		return Sign(root, *name, *file, stdout)
+	case "cost":
+		return runCost(ctx, root, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err

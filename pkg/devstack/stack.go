@@ -64,6 +64,9 @@ type Options struct {
 	BackoffBase, BackoffCap time.Duration
 	// FrontAddr is the HTTP front's address (default 127.0.0.1:0).
 	FrontAddr string
+	// Meter, when set, counts the stack's AWS calls and log output (see
+	// Meter; `devstack cost`).
+	Meter *Meter
 }
 
 // Stack is a running local bridge.
@@ -86,6 +89,7 @@ type Stack struct {
 	ParamPrefix string
 
 	kumo       *kumo.Server
+	awsURL     string // kumo, or the Meter in front of it
 	front      *http.Server
 	stopPoller context.CancelFunc
 	pollerDone chan struct{}
@@ -123,8 +127,15 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}()
 
 	s.kumo = kumo.NewServer()
+	s.awsURL = s.kumo.URL
+	if opts.Meter != nil {
+		if s.awsURL, err = opts.Meter.start(s.kumo.URL); err != nil {
+			return s, err
+		}
+		opts.Logs = opts.Meter.wrapLogs(opts.Logs)
+	}
 	s.AWS, err = config.LoadDefaultConfig(ctx, config.WithRegion(Region),
-		config.WithBaseEndpoint(s.kumo.URL), config.WithCredentialsProvider(aws.AnonymousCredentials{}))
+		config.WithBaseEndpoint(s.awsURL), config.WithCredentialsProvider(aws.AnonymousCredentials{}))
 	if err != nil {
 		return s, err
 	}
@@ -257,7 +268,7 @@ func (s *Stack) PutParameter(ctx context.Context, name, value string, secure boo
 func (s *Stack) functionEnv(opts Options) []string {
 	return []string{
 		"PATH=" + os.Getenv("PATH"),
-		"AWS_ENDPOINT_URL=" + s.kumo.URL,
+		"AWS_ENDPOINT_URL=" + s.awsURL,
 		"AWS_REGION=" + Region,
 		"AWS_ACCESS_KEY_ID=local",
 		"AWS_SECRET_ACCESS_KEY=local",
