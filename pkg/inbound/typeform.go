@@ -87,26 +87,22 @@ func parseTypeform(body []byte, opts Options, p *parsed) (Result, error) {
 		p.problem("form_response")
 		return res, nil
 	}
-	table := tableFor(opts.Kind)
-	rec := newRecord(opts.Kind, opts.ClinicID)
-	src := keyedSource{}
+	fa := formAnswers{eventID: res.EventID, kind: opts.Kind}
 	for i := range d.FormResponse.Answers {
 		a := &d.FormResponse.Answers[i]
-		target, ok := opts.FieldMap[a.Field.Ref.v]
-		if !ok || a.Field.Ref.v == "" || strings.HasPrefix(a.Field.Ref.v, hiddenPrefix) || !table.has(target) {
-			res.Skipped++
-			continue
+		ref := a.Field.Ref.v
+		if strings.HasPrefix(ref, hiddenPrefix) {
+			ref = "" // an answer never stands for a hidden field
 		}
-		path := "form_response.answers[" + strconv.Itoa(i) + "]"
 		v, ok := a.value()
 		if !ok {
-			src[target] = path
-			p.problem(path)
-			continue
+			v = badValue
 		}
-		assign(rec, src, target, path, v, p)
+		fa.answers = append(fa.answers, formAnswer{
+			keys: []string{ref}, path: "form_response.answers[" + strconv.Itoa(i) + "]", value: v,
+		})
 	}
-	// Hidden fields, in a fixed order.
+	// Hidden fields the field map names, in a fixed order.
 	var hidden []string
 	for key := range opts.FieldMap {
 		if strings.HasPrefix(key, hiddenPrefix) {
@@ -117,9 +113,9 @@ func parseTypeform(body []byte, opts Options, p *parsed) (Result, error) {
 	for _, key := range hidden {
 		name := key[len(hiddenPrefix):]
 		if v, ok := d.FormResponse.Hidden[name]; ok {
-			assign(rec, src, opts.FieldMap[key], "form_response.hidden."+name, v, p)
+			fa.answers = append(fa.answers, formAnswer{keys: []string{key}, path: "form_response.hidden." + name, value: v})
 		}
 	}
-	p.add(rec, src)
+	res.Skipped = mapAnswers(fa, opts, p)
 	return res, nil
 }
