@@ -34,6 +34,10 @@ type formAnswer struct {
 	// value is the answer as text: unset for no answer, bad for an answer
 	// that cannot be text (reported at path only if the answer is mapped).
 	value jstr
+	// whole marks the answer that stands for a compound field as a whole
+	// (Formstack's Name, Jotform's q3_fullName) beside its parts: left
+	// unmapped, it is not counted as skipped (its parts are).
+	whole bool
 }
 
 // target returns the NovaMed field the answer maps to under fieldMap.
@@ -61,7 +65,9 @@ func mapAnswers(fa formAnswers, opts Options, p *parsed) (skipped int) {
 	for _, a := range fa.answers {
 		target, ok := a.target(opts.FieldMap, fa.identity)
 		if !ok || !table.has(target) {
-			skipped++
+			if !a.whole {
+				skipped++
+			}
 			continue
 		}
 		assign(rec, src, target, a.path, a.value, p)

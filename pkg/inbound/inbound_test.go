@@ -376,9 +376,11 @@ func TestParseTypeformErrors(t *testing.T) {
 			body: answers(""), fields: []string{"records[0].date_of_birth"}},
 		{name: "bad date", format: FormatTypeform, opts: typeformOpts,
 			body: answers(`,{"type":"date","date":"1980-02","field":{"ref":"dob"}}`), fields: []string{"form_response.answers[3]"}},
+		// Several choices read as "Male, Female", which validation refuses
+		// as a gender (in NovaMed's field order).
 		{name: "several choices", format: FormatTypeform, opts: typeformOpts,
 			body:   answers(`,{"type":"choices","choices":{"labels":["Male","Female"]},"field":{"ref":"gender"}}`),
-			fields: []string{"form_response.answers[3]", "records[0].date_of_birth"}},
+			fields: []string{"records[0].date_of_birth", "form_response.answers[3]"}},
 	})
 }
 
@@ -403,6 +405,12 @@ func TestOptionsValidate(t *testing.T) {
 		{"form without map ok", FormatForm, Options{ClinicID: testClinic}, nil},
 		{"form with a kind ok", FormatForm, Options{ClinicID: testClinic, Kind: novamed.KindPractitioner}, nil},
 		{"typeform ok", FormatTypeform, typeformOpts, nil},
+		{"tally without kind", FormatTally, Options{ClinicID: testClinic, FieldMap: map[string]string{"a": "email"}}, ErrInvalidOptions},
+		{"formstack without map", FormatFormstack, Options{ClinicID: testClinic, Kind: novamed.KindPatient}, ErrInvalidOptions},
+		{"jotform wrong kind field", FormatJotform, Options{ClinicID: testClinic, Kind: novamed.KindPatient, FieldMap: map[string]string{"n": "npi_number"}}, ErrInvalidOptions},
+		{"tally ok", FormatTally, tallyOpts, nil},
+		{"formstack ok", FormatFormstack, formstackOpts, nil},
+		{"jotform ok", FormatJotform, jotformOpts, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.opts.Validate(tt.format)
