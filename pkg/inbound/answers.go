@@ -34,9 +34,10 @@ type formAnswer struct {
 	// value is the answer as text: unset for no answer, bad for an answer
 	// that cannot be text (reported at path only if the answer is mapped).
 	value jstr
-	// whole marks the answer that stands for a compound field as a whole
-	// (Formstack's Name, Jotform's q3_fullName) beside its parts: left
-	// unmapped, it is not counted as skipped (its parts are).
+	// whole marks an answer that is counted as skipped through another
+	// one when unmapped: a compound field as a whole (Formstack's Name,
+	// Jotform's q3_fullName), counted by its parts; the parts of a date
+	// ({month, day, year}), counted as the date.
 	whole bool
 }
 

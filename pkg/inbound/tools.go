@@ -142,13 +142,19 @@ func flatAnswers(fa *formAnswers, m map[string]json.RawMessage, key, path string
 			fa.answers = append(fa.answers, formAnswer{keys: []string{fk}, path: fp, value: badValue})
 			continue
 		}
-		// The compound as a whole is an answer too: a date reads as one,
-		// anything else is no text (reported if the field map names it).
-		whole := badValue
 		if d, ok := dateObject(sub); ok {
-			whole = d
+			// A date is one answer; its parts may be mapped too, but are
+			// not counted apart when they are not.
+			fa.answers = append(fa.answers, formAnswer{keys: []string{fk}, path: fp, value: d})
+			for _, k := range []string{"day", "month", "year"} {
+				fa.answers = append(fa.answers, formAnswer{keys: []string{fk + "." + k}, path: fp + "." + k,
+					value: valueText(sub[k], nil), whole: true})
+			}
+			continue
 		}
-		fa.answers = append(fa.answers, formAnswer{keys: []string{fk}, path: fp, value: whole, whole: true})
+		// Any other compound as a whole is no text (reported if the field
+		// map names it), and is counted by its parts.
+		fa.answers = append(fa.answers, formAnswer{keys: []string{fk}, path: fp, value: badValue, whole: true})
 		flatAnswers(fa, sub, fk, fp, nil)
 	}
 }
