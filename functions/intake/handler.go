@@ -203,14 +203,14 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	defer clear(body) // the raw payload is not kept once mapped
 
 	hdr := toHeader(req.Headers)
-	verified, err := src.Verifier.Verify(hdr, body, h.now())
+	verified, err := webhookauth.VerifyRequest(src.Verifier, req.RawQueryString, hdr, body, h.now()) // Jotform: ?token=
 	if err != nil {
 		return o.fail(http.StatusUnauthorized, authCode(err), "unauthorized")
 	}
 
-	if !jsonContentType(hdr.Get("Content-Type")) {
+	if !acceptsContentType(src.Format, hdr.Get("Content-Type")) {
 		return o.fail(http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"unsupported media type: send application/json")
+			"unsupported media type: send "+mediaHint(src.Format))
 	}
 
 	clinic, err := h.params.Get(ctx, ParamClinicID)
@@ -220,6 +220,7 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	res, err := inbound.Parse(inbound.Format(src.Format), body, inbound.Options{
 		ClinicID: clinic, FieldMap: src.FieldMap, Kind: src.Kind,
+		ContentType: hdr.Get("Content-Type"), // Formstack (URL-encoded), Jotform (multipart)
 	})
 	if err != nil {
 		return o.parseFailed(err)
