@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -142,6 +143,14 @@ func TestJotformURLToken(t *testing.T) {
 			assert.NotContains(t, f.logs.String(), wrongToken, "a token never reaches the log")
 		})
 	}
+	t.Run("base64-encoded, as API Gateway passes multipart bodies", func(t *testing.T) {
+		f := newFixture(t)
+		ev := withQuery(f.request(src, body, hdr), webhookauth.URLTokenQuery(tokens(f)[0]))
+		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
+		resp := f.call(ev)
+		require.Equal(t, http.StatusAccepted, resp.StatusCode, lastErrorCode(f))
+		assert.Len(t, f.messages(), 1)
+	})
 	t.Run("the token in a header is not the URL token", func(t *testing.T) {
 		f := newFixture(t)
 		h := map[string]string{"authorization": "Bearer " + tokens(f)[0], "x-token": tokens(f)[0]}

@@ -28,10 +28,10 @@ func formstackMeta(k string) bool {
 // compound fields as objects ("Name": {"first", "last"}, "Address":
 // {"address", "address2", "city", "state", "zip"}); the field map names
 // their parts by dotted paths (Name.first). Formstack posts this as JSON,
-// or by default as application/x-www-form-urlencoded, where a compound
-// field sent with sub-field names is one value of "name = value" lines
-// ("first = Jo\nlast = Smith"), read as the same dotted parts. The event
-// id is UniqueID.
+// or by default as application/x-www-form-urlencoded. A compound field sent
+// with sub-field names is one value of "name = value" lines ("first =
+// Jo\nlast = Smith"), read as the same dotted parts. The event id is
+// UniqueID.
 func parseFormstack(body []byte, opts Options, p *parsed) (Result, error) {
 	if mediaType(opts.ContentType) == mediaURLEncoded {
 		return parseFormstackURLEncoded(body, opts, p)
@@ -47,6 +47,23 @@ func parseFormstack(body []byte, opts Options, p *parsed) (Result, error) {
 	id := valueText(m[formstackUniqueID], nil)
 	res := Result{EventID: eventID(strings.TrimSpace(id.v))}
 	fa := formAnswers{eventID: res.EventID, kind: opts.Kind}
+	for k, raw := range m {
+		// A compound field sent with sub-field names reads as its parts,
+		// in JSON as in form encoding.
+		var v string
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
+			continue
+		}
+		if parts, ok := subfields(v); ok {
+			obj := make(map[string]string, len(parts))
+			for _, sf := range parts {
+				obj[sf[0]] = sf[1]
+			}
+			if b, err := json.Marshal(obj); err == nil {
+				m[k] = b
+			}
+		}
+	}
 	flatAnswers(&fa, m, "", "", formstackMeta)
 	res.Skipped = mapAnswers(fa, opts, p)
 	return res, nil

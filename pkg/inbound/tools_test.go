@@ -247,6 +247,12 @@ func TestFormstackShapes(t *testing.T) {
 		assert.Equal(t, "Love lace", res.Records[0].Practitioner.LastName)
 		assert.Equal(t, "9", res.EventID)
 	})
+	t.Run("json with sub-field names", func(t *testing.T) {
+		body := `{"Name":"first = Ada\nlast = Lovelace","Email":"ada@example.org","NPI":"1234567893"}`
+		res := mustParse(t, FormatFormstack, body, opts)
+		assert.Equal(t, "Ada", res.Records[0].Practitioner.FirstName)
+		assert.Equal(t, "Lovelace", res.Records[0].Practitioner.LastName)
+	})
 	urlOpts := opts
 	urlOpts.ContentType = "application/x-www-form-urlencoded"
 	runErrCases(t, []errCase{
