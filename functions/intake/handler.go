@@ -213,14 +213,14 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	defer clear(body) // the raw payload is not kept once mapped
 
 	hdr := toHeader(req.Headers)
-	verified, err := src.Verifier.Verify(hdr, body, h.now())
+	verified, err := webhookauth.VerifyRequest(src.Verifier, req.RawQueryString, hdr, body, h.now()) // Jotform: ?token=
 	if err != nil {
 		return o.fail(http.StatusUnauthorized, authCode(err), "unauthorized")
 	}
 
-	if !jsonContentType(hdr.Get("Content-Type")) {
+	if !acceptsContentType(src.Format, hdr.Get("Content-Type")) {
 		return o.fail(http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"unsupported media type: send application/json")
+			"unsupported media type: send "+mediaHint(src.Format))
 	}
 	if src.Format == source.FormatFHIRR4 && len(bytes.TrimSpace(body)) == 0 {
 		// An R4 rest-hook channel checks the endpoint with an empty POST.
@@ -237,6 +237,7 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	res, err := inbound.Parse(inbound.Format(src.Format), body, inbound.Options{
 		ClinicID: clinic, FieldMap: src.FieldMap, Kind: src.Kind,
 		SubjectSystem: src.SubjectIdentifier, SubjectField: src.SubjectField,
+		ContentType: hdr.Get("Content-Type"), // Formstack (URL-encoded), Jotform (multipart)
 	})
 	if err != nil {
 		return o.parseFailed(err)

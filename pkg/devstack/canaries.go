@@ -48,6 +48,7 @@ func Canaries(templates []samples.Template, sources []samples.Source) []string {
 		def := src.Definition
 		res, err := inbound.Parse(inbound.Format(def.Format), body, inbound.Options{
 			ClinicID: canaryClinic, FieldMap: def.FieldMap, Kind: novamed.Kind(def.Kind),
+			ContentType: t.Headers["content-type"], // Formstack URL-encoded, Jotform multipart
 		})
 		if err != nil {
 			continue

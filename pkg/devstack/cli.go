@@ -147,8 +147,9 @@ func Local(ctx context.Context, root, addr string, out, logs io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "\n  # %s\n  curl -sS %s/webhooks/%s -H 'content-type: application/json' %s --data-binary @%s\n",
-			t.Description, stack.FrontURL, t.Source, curlHeaders(headers), path)
+		fmt.Fprintf(out, "\n  # %s\n  curl -sS '%s/webhooks/%s%s' -H 'content-type: %s' %s --data-binary @%s\n",
+			t.Description, stack.FrontURL, t.Source, withQuery(samples.Query(src)),
+			curlContentType(t.Headers), curlHeaders(headers), path)
 	}
 	fmt.Fprintln(out, "\nCtrl-C stops the stack.")
 	ticker := time.NewTicker(5 * time.Second)

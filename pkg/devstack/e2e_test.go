@@ -204,6 +204,11 @@ func TestEndToEndDelivery(t *testing.T) {
 		{"form-patient", 1, 0},
 		{"fhir-practitioner", 0, 1},
 		{"typeform-patient", 1, 0},
+		{"typeform-noref-patient", 1, 0},
+		{"tally-patient", 1, 0},
+		{"formstack-patient", 1, 0},
+		{"formstack-handshake-practitioner", 0, 1},
+		{"jotform-patient", 1, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.sample, func(t *testing.T) {

@@ -304,7 +304,7 @@ func (s *Stack) Send(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (Re
 	if method == "" {
 		method = http.MethodPost
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.FrontURL+ev.RawPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, s.FrontURL+ev.RawPath+queryOf(ev), bytes.NewReader(body))
 	if err != nil {
 		return Response{}, err
 	}

@@ -26,9 +26,31 @@
 //     Options.Kind, type is required. A type that is not a string or not
 //     one of the two kinds is always a field error at type.
 //   - [FormatTypeform] ("typeform"): a Typeform form_response webhook. Each
-//     answer is mapped by field.ref through Options.FieldMap; FieldMap keys of
-//     the form "hidden.<name>" map hidden fields. Options.Kind says which
-//     record the form creates.
+//     answer is mapped through Options.FieldMap by field.ref, else by
+//     "id:<field.id>", else by "title:<question title>" (from
+//     form_response.definition; older deliveries carry no ref). FieldMap
+//     keys of the form "hidden.<name>" map hidden fields. Text, email,
+//     phone, date, URL, choice (label or other), choices (labels joined
+//     with ", "), number and boolean answers are read as text.
+//   - [FormatTally] ("tally"): a Tally FORM_RESPONSE; data.fields[] mapped
+//     by key, else by label; choice values (option ids) read as the
+//     options' text. Event id: eventId.
+//   - [FormatFormstack] ("formstack"): Formstack's flat map by field name,
+//     JSON or application/x-www-form-urlencoded (its default; compound
+//     fields as "name = value" lines); compound parts mapped by dotted path
+//     (Name.first, Address.zip). FormID, UniqueID (the event id) and
+//     HandshakeKey are never answers.
+//   - [FormatJotform] ("jotform"): multipart/form-data whose rawRequest part
+//     holds the answers (q<n>_<name>, parts by dotted path, dates
+//     {month, day, year} read as YYYY-MM-DD). Event id: the submissionID
+//     part. Parts are bounded in number and size.
+//
+// The form formats share one intermediate, formAnswers (answers as text
+// under the field map keys they are known by, with their payload paths),
+// and one mapping from it to the record. For Typeform, Tally, Formstack and
+// Jotform, Options.Kind says which record the form creates and FieldMap is
+// required; Options.ContentType says how Formstack and Jotform bodies are
+// encoded ([Format.AcceptsContentType] says which a format takes).
 //
 // # Decisions
 //
@@ -59,8 +81,10 @@
 //     fields; exact for form "fields" keys, which are map keys). This is
 //     safe because only the mapped record travels on, and the environment
 //     guard works on that record with its own strict allow-list.
-//   - Strings only: a number, boolean, object or array where a mapped string
-//     is expected is a field error at that path. JSON null counts as absent.
+//   - Strings only (FHIR, the generic form): a number, boolean, object or
+//     array where a mapped string is expected is a field error at that
+//     path. The form tools send numbers, booleans and choice lists for
+//     their own answer types, which are read as text as described above. JSON null counts as absent.
 //     Values are trimmed of surrounding white space.
 //   - Paths come from encoding/json for shape errors (an object where an
 //     array is expected): those are dotted without indices, and only the
@@ -99,7 +123,8 @@
 //     logical id (or a fullUrl ending in Type/id), so one person is one
 //     NovaMed chart however many events name them.
 //   - Event ids: Result.EventID is the id the payload gives itself
-//     (Typeform event_id, form event_id, FHIR Bundle.id, or for a
+//     (Typeform event_id, form event_id, Tally eventId, Formstack UniqueID,
+//     Jotform submissionID, FHIR Bundle.id, or for a
 //     subscription notification "<subscription>#<event numbers>"), for
 //     logs only: the bridge's event id never rests on a payload field
 //     (queue.EventID hashes the body). An id longer than 128 bytes or with

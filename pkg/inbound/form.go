@@ -3,7 +3,6 @@ package inbound
 import (
 	"encoding/json"
 	"slices"
-	"strings"
 
 	"github.com/novamed/bridge/pkg/novamed"
 )
@@ -30,13 +29,11 @@ func parseForm(body []byte, opts Options, p *parsed) (Result, error) {
 		p.problem("type")
 		return res, nil
 	}
-	table := tableFor(kind)
 	if d.Fields == nil {
 		p.problem("fields")
 		return res, nil
 	}
-	rec := newRecord(kind, opts.ClinicID)
-	src := keyedSource{}
+	fa := formAnswers{eventID: res.EventID, kind: kind, identity: true}
 	// Sorted, so that problems and conflicts come out the same every time.
 	keys := make([]string, 0, len(d.Fields))
 	for k := range d.Fields {
@@ -44,22 +41,9 @@ func parseForm(body []byte, opts Options, p *parsed) (Result, error) {
 	}
 	slices.Sort(keys)
 	for _, key := range keys {
-		target, ok := opts.FieldMap[key]
-		if len(opts.FieldMap) == 0 {
-			target, ok = key, true
-		}
-		if !ok || !table.has(target) {
-			res.Skipped++
-			continue
-		}
-		assign(rec, src, target, "fields."+key, d.Fields[key], p)
+		fa.answers = append(fa.answers, formAnswer{keys: []string{key}, path: "fields." + key, value: d.Fields[key]})
 	}
-	s := p.add(rec, src)
-	if f := opts.SubjectField; f != "" {
-		if v := d.Fields[f]; v.set && strings.TrimSpace(v.v) != "" {
-			s.subject = "field|" + strings.TrimSpace(normalize("", v.v))
-		}
-	}
+	res.Skipped = mapAnswers(fa, opts, p)
 	return res, nil
 }
 

@@ -18,20 +18,29 @@ const (
 	FormatFHIR     Format = "fhir-r4"
 	FormatForm     Format = "form"
 	FormatTypeform Format = "typeform"
+	// The form tools as they post (tally.go, formstack.go, jotform.go).
+	FormatTally     Format = "tally"
+	FormatFormstack Format = "formstack"
+	FormatJotform   Format = "jotform"
 )
 
 // Valid reports whether f is a format Parse understands.
-func (f Format) Valid() bool { return f == FormatFHIR || f == FormatForm || f == FormatTypeform }
+func (f Format) Valid() bool {
+	return f == FormatFHIR || f == FormatForm || f == FormatTypeform || f.isTool()
+}
 
 // Options are a source's mapping settings.
 type Options struct {
 	// ClinicID fills PatientRequest.ClinicID and
 	// PractitionerRequest.AssignedClinic. It must be a UUID.
 	ClinicID string
-	// FieldMap maps a sender's field name (form) or field.ref (Typeform) to a
+	// FieldMap maps a sender's field name (form, Formstack: dotted paths
+	// such as Name.first; Jotform: q3_fullName.first), field.ref, "id:<id>"
+	// or "title:<title>" (Typeform), or field key or label (Tally) to a
 	// NovaMed field name. Unused by FHIR.
 	FieldMap map[string]string
-	// Kind is the record a Typeform form creates (required), or the record
+	// Kind is the record a Typeform, Tally, Formstack or Jotform form
+	// creates (required), or the record
 	// a generic form creates when set: a form payload may then leave out
 	// "type", and one whose "type" names another kind is a field error at
 	// "type". Unused by FHIR.
@@ -44,6 +53,10 @@ type Options struct {
 	// hidden patient id; for Typeform "hidden.<name>"); without it the
 	// event is the subject.
 	SubjectField string
+	// ContentType is the request's Content-Type. Formstack bodies may be
+	// application/x-www-form-urlencoded and Jotform's are
+	// multipart/form-data; every other format is JSON whatever it says.
+	ContentType string
 }
 
 // Notification says what kind of FHIR subscription notification a payload is.
@@ -207,7 +220,7 @@ func (o Options) Validate(f Format) error {
 				return fmt.Errorf("%w: FieldMap targets a field NovaMed does not take from senders", ErrInvalidOptions)
 			}
 		}
-	case FormatTypeform:
+	case FormatTypeform, FormatTally, FormatFormstack, FormatJotform:
 		table := tableFor(o.Kind)
 		if table == nil {
 			return fmt.Errorf("%w: Kind is not a NovaMed record kind", ErrInvalidOptions)

@@ -613,6 +613,12 @@ func TestOptionsValidate(t *testing.T) {
 		{"form without map ok", FormatForm, Options{ClinicID: testClinic}, nil},
 		{"form with a kind ok", FormatForm, Options{ClinicID: testClinic, Kind: novamed.KindPractitioner}, nil},
 		{"typeform ok", FormatTypeform, typeformOpts, nil},
+		{"tally without kind", FormatTally, Options{ClinicID: testClinic, FieldMap: map[string]string{"a": "email"}}, ErrInvalidOptions},
+		{"formstack without map", FormatFormstack, Options{ClinicID: testClinic, Kind: novamed.KindPatient}, ErrInvalidOptions},
+		{"jotform wrong kind field", FormatJotform, Options{ClinicID: testClinic, Kind: novamed.KindPatient, FieldMap: map[string]string{"n": "npi_number"}}, ErrInvalidOptions},
+		{"tally ok", FormatTally, tallyOpts, nil},
+		{"formstack ok", FormatFormstack, formstackOpts, nil},
+		{"jotform ok", FormatJotform, jotformOpts, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.opts.Validate(tt.format)

@@ -23,14 +23,17 @@ func Parse(format Format, body []byte, opts Options) (Result, error) {
 	if err := opts.Validate(format); err != nil {
 		return Result{}, err
 	}
-	body, err := checkJSON(body)
-	if err != nil {
-		return Result{}, err
-	}
 	var (
 		p   parsed
 		res Result
+		err error
 	)
+	// Form encodings (formstack.go, jotform.go) are not JSON at the top.
+	if format.bodyIsJSON(opts.ContentType) {
+		if body, err = checkJSON(body); err != nil {
+			return Result{}, err
+		}
+	}
 	switch format {
 	case FormatFHIR:
 		res, err = parseFHIR(body, opts, &p)
@@ -38,6 +41,12 @@ func Parse(format Format, body []byte, opts Options) (Result, error) {
 		res, err = parseForm(body, opts, &p)
 	case FormatTypeform:
 		res, err = parseTypeform(body, opts, &p)
+	case FormatTally:
+		res, err = parseTally(body, opts, &p)
+	case FormatFormstack:
+		res, err = parseFormstack(body, opts, &p)
+	case FormatJotform:
+		res, err = parseJotform(body, opts, &p)
 	}
 	if err != nil {
 		return Result{}, err

@@ -50,13 +50,18 @@ func TestSignVerifies(t *testing.T) {
 			parsed, err := source.Parse(s.Name, s.JSON)
 			require.NoError(t, err)
 			body := []byte(`{"resourceType":"Patient"}`)
+			if s.Scheme() == webhookauth.SchemeFormstackHandshake {
+				// The secret travels in the body: the sender puts it there.
+				body = []byte(`{"HandshakeKey":"` + s.Definition.Auth.Secrets[0] + `"}`)
+			}
 
 			h, err := samples.Sign(s, body, signedAt)
 			require.NoError(t, err)
 			for k := range h {
 				assert.Equal(t, strings.ToLower(k), k, "API Gateway passes lower-case names")
 			}
-			v, err := parsed.Verifier.Verify(toHeader(h), body, signedAt)
+			// A url-token source's token travels in the query.
+			v, err := webhookauth.VerifyRequest(parsed.Verifier, samples.Query(s), toHeader(h), body, signedAt)
 			require.NoError(t, err)
 			if s.Scheme() == webhookauth.SchemeStandardWebhooks {
 				assert.Equal(t, h["webhook-id"], v.EventID)
@@ -68,7 +73,9 @@ func TestSignVerifies(t *testing.T) {
 				h2, err := samples.Sign(s, body, signedAt, samples.WithEventID("msg_custom"))
 				require.NoError(t, err)
 				assert.Equal(t, "msg_custom", h2["webhook-id"])
-			} else if s.Scheme() != webhookauth.SchemeBearer {
+			} else if s.Scheme() == webhookauth.SchemeURLToken {
+				assert.Empty(t, h, "a URL token is no header")
+			} else if s.Scheme() != webhookauth.SchemeBearer && s.Scheme() != webhookauth.SchemeFormstackHandshake {
 				_, err = parsed.Verifier.Verify(toHeader(h), []byte(`{"resourceType":"Patient "}`), signedAt)
 				assert.ErrorIs(t, err, webhookauth.ErrNoMatchingSignature, "the signature covers the body")
 			}
@@ -79,12 +86,15 @@ func TestSignVerifies(t *testing.T) {
 			}
 			h, err = samples.Sign(s, body, signedAt, samples.WithSecret(wrong))
 			require.NoError(t, err)
-			_, err = parsed.Verifier.Verify(toHeader(h), body, signedAt)
+			if s.Scheme() == webhookauth.SchemeFormstackHandshake {
+				body = []byte(`{"HandshakeKey":"` + wrong + `"}`)
+			}
+			_, err = webhookauth.VerifyRequest(parsed.Verifier, samples.Query(s, samples.WithSecret(wrong)), toHeader(h), body, signedAt)
 			assert.ErrorIs(t, err, webhookauth.ErrNoMatchingSignature)
 		})
 	}
 	for _, scheme := range []string{webhookauth.SchemeStandardWebhooks, webhookauth.SchemeTypeform,
-		webhookauth.SchemeHMACSHA256, webhookauth.SchemeBearer} {
+		webhookauth.SchemeHMACSHA256, webhookauth.SchemeBearer, webhookauth.SchemeFormstackHandshake, webhookauth.SchemeURLToken} {
 		assert.True(t, schemes[scheme], "a local source uses %s", scheme)
 	}
 }

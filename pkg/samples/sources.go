@@ -152,8 +152,9 @@ func WithSignedAt(t time.Time) SignOption { return func(o *signOptions) { o.sign
 // body at time now, with lower-case names as API Gateway passes them:
 // webhook-id, webhook-timestamp and webhook-signature (Standard Webhooks),
 // typeform-signature, the configured header (hmac-sha256) or authorization
-// (bearer). It signs with the source's first secret, as senders do during a
-// rotation.
+// (bearer); none for url-token (the token travels in the URL: [Query]) and
+// formstack-handshake (the secret travels in the body's HandshakeKey). It
+// signs with the source's first secret, as senders do during a rotation.
 func Sign(src Source, body []byte, now time.Time, opts ...SignOption) (map[string]string, error) {
 	o := signOptions{signedAt: now}
 	if secrets := src.Definition.Auth.Secrets; len(secrets) > 0 {
@@ -192,9 +193,28 @@ func Sign(src Source, body []byte, now time.Time, opts ...SignOption) (map[strin
 		return map[string]string{
 			strings.ToLower(webhookauth.HeaderAuthorization): webhookauth.SignBearer(o.secret),
 		}, nil
+	case webhookauth.SchemeURLToken, webhookauth.SchemeFormstackHandshake:
+		return map[string]string{}, nil
 	default:
 		return nil, fmt.Errorf("samples: source %s: unknown scheme", src.Name)
 	}
+}
+
+// Query returns the query string a sender of src adds to the webhook URL:
+// "token=<secret>" for a url-token source (Jotform), "" for every other
+// scheme. Options as for Sign (WithSecret).
+func Query(src Source, opts ...SignOption) string {
+	if src.Scheme() != webhookauth.SchemeURLToken {
+		return ""
+	}
+	var o signOptions
+	if secrets := src.Definition.Auth.Secrets; len(secrets) > 0 {
+		o.secret = secrets[0]
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return webhookauth.URLTokenQuery(o.secret)
 }
 
 // wrongSecret returns a secret of the right shape for src's scheme that src
@@ -202,6 +222,9 @@ func Sign(src Source, body []byte, now time.Time, opts ...SignOption) (map[strin
 func wrongSecret(src Source) string {
 	if src.Scheme() == webhookauth.SchemeStandardWebhooks {
 		return "whsec_bm90LXRoaXMtc291cmNlcy1rZXktMDAwMA==" // "not-this-sources-key-0000"
+	}
+	if src.Scheme() == webhookauth.SchemeURLToken {
+		return "notThisSourcesUrlToken0000000000000000"
 	}
 	return "not-this-sources-secret-0000"
 }

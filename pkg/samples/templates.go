@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -183,6 +184,7 @@ func (t Template) Event(sources []Source, now time.Time) (events.APIGatewayV2HTT
 	for k, v := range t.Headers {
 		headers[strings.ToLower(k)] = v
 	}
+	var query string // a url-token source's token
 	if t.Signature != SignatureNone {
 		src, ok := Find(sources, t.Source)
 		if !ok {
@@ -202,6 +204,7 @@ func (t Template) Event(sources []Source, now time.Time) (events.APIGatewayV2HTT
 		for k, v := range signed {
 			headers[k] = v
 		}
+		query = Query(src, opts...)
 	}
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:        "2.0",
@@ -227,6 +230,13 @@ func (t Template) Event(sources []Source, now time.Time) (events.APIGatewayV2HTT
 				UserAgent: headers["user-agent"],
 			},
 		},
+	}
+	if query != "" {
+		ev.RawQueryString = query
+		ev.QueryStringParameters = map[string]string{}
+		for k, v := range queryValues(query) {
+			ev.QueryStringParameters[k] = v
+		}
 	}
 	if t.Base64 {
 		ev.Body = base64.StdEncoding.EncodeToString(body)
@@ -284,6 +294,7 @@ type wireEvent struct {
 	RawPath        string            `json:"rawPath"`
 	RawQueryString string            `json:"rawQueryString"`
 	Headers        map[string]string `json:"headers"`
+	QueryParams    map[string]string `json:"queryStringParameters,omitempty"`
 	PathParameters map[string]string `json:"pathParameters,omitempty"`
 	RequestContext wireContext       `json:"requestContext"`
 	Body           string            `json:"body,omitempty"`
@@ -309,7 +320,7 @@ func EncodeEvent(ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
 	rc := ev.RequestContext
 	w := wireEvent{
 		Version: ev.Version, RouteKey: ev.RouteKey, RawPath: ev.RawPath, RawQueryString: ev.RawQueryString,
-		Headers: ev.Headers, PathParameters: ev.PathParameters, Body: ev.Body, IsBase64: ev.IsBase64Encoded,
+		Headers: ev.Headers, QueryParams: ev.QueryStringParameters, PathParameters: ev.PathParameters, Body: ev.Body, IsBase64: ev.IsBase64Encoded,
 		RequestContext: wireContext{
 			AccountID: rc.AccountID, APIID: rc.APIID, DomainName: rc.DomainName, DomainPrefix: rc.DomainPrefix,
 			HTTP: rc.HTTP, RequestID: rc.RequestID, RouteKey: rc.RouteKey, Stage: rc.Stage, Time: rc.Time,
@@ -333,6 +344,20 @@ func DecodeEvent(data []byte) (events.APIGatewayV2HTTPRequest, error) {
 		return ev, fmt.Errorf("samples: event is not valid JSON: %w", err)
 	}
 	return ev, nil
+}
+
+// queryValues reads a query string as API Gateway's queryStringParameters
+// do: repeated names joined with commas.
+func queryValues(raw string) map[string]string {
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]string, len(vals))
+	for k, v := range vals {
+		out[k] = strings.Join(v, ",")
+	}
+	return out
 }
 
 func unmarshalStrict(data []byte, v any) error {

@@ -6,9 +6,11 @@
 // <PARAM_PREFIX>/sources/<name> holding JSON:
 //
 //	{
-//	  "format": "fhir-r4" | "form" | "typeform",              required
+//	  "format": "fhir-r4" | "form" | "typeform" | "tally" |    required
+//	            "formstack" | "jotform",
 //	  "auth": {                                                required
-//	    "scheme": "standard-webhooks" | "typeform" | "hmac-sha256" | "bearer",
+//	    "scheme": "standard-webhooks" | "typeform" | "hmac-sha256" | "bearer" |
+//	              "formstack-handshake" | "url-token",
 //	    "secrets": ["whsec_...", "..."],                       required, 1 to 10; the
 //	                                                           first signs, all verify
 //	    "header": "Tally-Signature",                           hmac-sha256 only, required
@@ -17,12 +19,13 @@
 //	    "tolerance_seconds": 300                               standard-webhooks only,
 //	                                                           optional, 1 to 3600
 //	  },
-//	  "kind": "patient" | "practitioner",                      typeform: required;
+//	  "kind": "patient" | "practitioner",                      typeform, tally, formstack,
+//	                                                           jotform: required;
 //	                                                           form: optional (else the
 //	                                                           payload's "type" says);
 //	                                                           fhir-r4: not allowed
-//	  "field_map": {"<sender field>": "<NovaMed field>"},     typeform (keys are
-//	                                                           field.ref): required;
+//	  "field_map": {"<sender field>": "<NovaMed field>"},     typeform, tally, formstack,
+//	                                                           jotform: required;
 //	                                                           form: optional;
 //	                                                           fhir-r4: not allowed
 //	  "max_body_bytes": 262144,                                optional, 1024 to 6 MiB;
@@ -55,9 +58,25 @@
 //	  }
 //	}
 //
+// Field map keys, by format: form, the payload's field names; typeform,
+// field.ref, "id:<field id>", "title:<question title>" or "hidden.<name>";
+// tally, a field's key or its label; formstack, field names with dotted
+// paths for the parts of compound fields (Name.first, Address.zip), never
+// FormID, UniqueID or HandshakeKey; jotform, rawRequest's answer keys with
+// dotted parts (q3_fullName.first, q5_birthDate).
+//
+// Schemes and formats: tally signs with hmac-sha256 (header
+// Tally-Signature, base64, no prefix); formstack with hmac-sha256 (header
+// X-FS-Signature, hex, prefix "sha256=") when the form has an HMAC key,
+// otherwise formstack-handshake (the HandshakeKey field of the body, that
+// scheme being for formstack only); jotform cannot sign and must use
+// url-token (?token=<secret> in the URL it posts to, for jotform only).
+//
 // Secrets: standard-webhooks takes "whsec_<base64>" or bare base64 keys of
-// at least 16 bytes; the other schemes take the secret text (bearer: the
-// token) of at least 16 visible ASCII characters.
+// at least 16 bytes; url-token takes tokens of at least 32 characters of
+// letters, digits, '-', '_', '.' and '~' (random ones); the other schemes
+// take the secret text (bearer: the token) of at least 16 visible ASCII
+// characters. Every scheme takes up to 10, for rotation.
 //
 // Parsing is strict: keys match exactly (no case folding), a repeated key, an
 // unknown key, a value of the wrong type or a field_map target that is not a
@@ -90,6 +109,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/webhookauth"
@@ -100,6 +121,10 @@ const (
 	FormatFHIRR4   = "fhir-r4"
 	FormatForm     = "form"
 	FormatTypeform = "typeform"
+	// The form tools, as they post.
+	FormatTally     = "tally"
+	FormatFormstack = "formstack"
+	FormatJotform   = "jotform"
 )
 
 // What a source does with a record NovaMed cannot take.
@@ -107,6 +132,12 @@ const (
 	OnInvalidHold   = "hold"
 	OnInvalidReject = "reject"
 )
+
+// isTool reports whether format is a form tool's own: the source says which
+// record the form creates, and maps its fields.
+func isTool(format string) bool {
+	return format == FormatTypeform || format == FormatTally || format == FormatFormstack || format == FormatJotform
+}
 
 // Body limits.
 const (
@@ -263,18 +294,18 @@ func Parse(name string, data []byte) (*Source, error) {
 	src := &Source{Name: name, Format: def.Format, Kind: def.Kind, Scheme: def.Auth.Scheme}
 
 	switch def.Format {
-	case FormatFHIRR4, FormatForm, FormatTypeform:
+	case FormatFHIRR4, FormatForm, FormatTypeform, FormatTally, FormatFormstack, FormatJotform:
 	case "":
-		return fail("format", "required (fhir-r4, form or typeform)", nil)
+		return fail("format", "required (fhir-r4, form, typeform, tally, formstack or jotform)", nil)
 	default:
-		return fail("format", "unknown (want fhir-r4, form or typeform)", nil)
+		return fail("format", "unknown (want fhir-r4, form, typeform, tally, formstack or jotform)", nil)
 	}
 
 	switch {
 	case def.Format == FormatFHIRR4 && def.Kind != "":
 		return fail("kind", "not used with format fhir-r4 (the resource type decides)", nil)
-	case def.Format == FormatTypeform && def.Kind == "":
-		return fail("kind", "required for format typeform (patient or practitioner)", nil)
+	case isTool(def.Format) && def.Kind == "":
+		return fail("kind", "required for format "+def.Format+" (patient or practitioner)", nil)
 	case def.Kind != "" && !def.Kind.Valid():
 		return fail("kind", "unknown (want patient or practitioner)", nil)
 	}
@@ -317,6 +348,9 @@ func Parse(name string, data []byte) (*Source, error) {
 		src.MaxBodyBytes = n
 	}
 
+	if field, reason := checkSchemeFormat(def.Auth.Scheme, def.Format); reason != "" {
+		return fail(field, reason, nil)
+	}
 	v, field, reason, err := buildVerifier(def.Auth)
 	if reason != "" {
 		return fail(field, reason, err)
@@ -335,8 +369,8 @@ func checkFieldMap(format string, kind novamed.Kind, m map[string]string) (map[s
 	switch {
 	case format == FormatFHIRR4 && len(m) > 0:
 		return nil, "field_map", "not used with format fhir-r4 (FHIR elements map to NovaMed fields by rule)"
-	case format == FormatTypeform && len(m) == 0:
-		return nil, "field_map", "required for format typeform (field.ref to NovaMed field)"
+	case isTool(format) && len(m) == 0:
+		return nil, "field_map", "required for format " + format + " (sender field to NovaMed field)"
 	case len(m) == 0:
 		return map[string]string{}, "", ""
 	}
@@ -365,9 +399,12 @@ func checkFieldMap(format string, kind novamed.Kind, m map[string]string) (map[s
 		if !validFieldKey(k) {
 			// The key is not repeated: it may be anything.
 			return nil, fmt.Sprintf("field_map (key %d in sorted order)", i+1),
-				fmt.Sprintf("key must be 1 to %d visible ASCII characters or spaces", maxFieldKeyLen)
+				fmt.Sprintf("key must be 1 to %d bytes of printable characters or spaces, not starting or ending with a space", maxFieldKeyLen)
 		}
 		path := fmt.Sprintf("field_map[%q]", k)
+		if format == FormatFormstack && formstackOwn(k) {
+			return nil, path, "FormID, UniqueID and HandshakeKey are Formstack's own fields, not answers"
+		}
 		target := m[k]
 		switch {
 		case clinicFields[target]:
@@ -383,18 +420,43 @@ func checkFieldMap(format string, kind novamed.Kind, m map[string]string) (map[s
 	return out, "", ""
 }
 
-// validFieldKey accepts printable ASCII (spaces included, since form field
-// names have them) without leading or trailing space.
+// validFieldKey accepts printable UTF-8 (spaces included, since form field
+// names and question titles have them, and accents) without leading or
+// trailing space.
 func validFieldKey(k string) bool {
-	if k == "" || len(k) > maxFieldKeyLen || strings.TrimSpace(k) != k {
+	if k == "" || len(k) > maxFieldKeyLen || strings.TrimSpace(k) != k || !utf8.ValidString(k) {
 		return false
 	}
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c < 0x20 || c > 0x7e {
+	for _, r := range k {
+		if !unicode.IsPrint(r) {
 			return false
 		}
 	}
 	return true
+}
+
+// formstackOwn reports whether a Formstack field map key names one of
+// Formstack's own fields (or a part of one): never an answer, and the
+// shared secret must never be mapped.
+func formstackOwn(k string) bool {
+	top, _, _ := strings.Cut(k, ".")
+	return top == "FormID" || top == "UniqueID" || top == webhookauth.FormstackHandshakeField
+}
+
+// checkSchemeFormat refuses schemes that cannot work for a format: Jotform
+// cannot sign, so url-token is its only scheme, and a URL secret (weaker
+// than a signature, and carried in URLs) serves no other format; the
+// Formstack handshake is read from Formstack bodies only.
+func checkSchemeFormat(scheme, format string) (field, reason string) {
+	switch {
+	case format == FormatJotform && scheme != webhookauth.SchemeURLToken && scheme != "":
+		return "auth.scheme", "format jotform cannot sign: use url-token"
+	case scheme == webhookauth.SchemeURLToken && format != FormatJotform:
+		return "auth.scheme", "url-token is only for format jotform (senders that can sign must)"
+	case scheme == webhookauth.SchemeFormstackHandshake && format != FormatFormstack:
+		return "auth.scheme", "formstack-handshake is only for format formstack"
+	}
+	return "", ""
 }
 
 func buildVerifier(a Auth) (v webhookauth.Verifier, field, reason string, err error) {
@@ -442,10 +504,14 @@ func buildVerifier(a Auth) (v webhookauth.Verifier, field, reason string, err er
 		}, a.Secrets)
 	case webhookauth.SchemeBearer:
 		v, err = webhookauth.NewBearer(a.Secrets)
+	case webhookauth.SchemeFormstackHandshake:
+		v, err = webhookauth.NewFormstackHandshake(a.Secrets)
+	case webhookauth.SchemeURLToken:
+		v, err = webhookauth.NewURLToken(a.Secrets)
 	case "":
 		return nil, "auth.scheme", "required: a source with no auth scheme is refused", nil
 	default:
-		return nil, "auth.scheme", "unknown (want standard-webhooks, typeform, hmac-sha256 or bearer)", nil
+		return nil, "auth.scheme", "unknown (want standard-webhooks, typeform, hmac-sha256, bearer, formstack-handshake or url-token)", nil
 	}
 	if err != nil {
 		field, reason := describeAuthError(err)
@@ -462,9 +528,9 @@ func describeAuthError(err error) (string, string) {
 		field := fmt.Sprintf("auth.secrets[%d]", se.Index)
 		switch {
 		case errors.Is(err, webhookauth.ErrWeakSecret):
-			return field, fmt.Sprintf("too short (at least %d bytes)", webhookauth.MinSecretBytes)
+			return field, fmt.Sprintf("too short (at least %d bytes; url-token: %d)", webhookauth.MinSecretBytes, webhookauth.MinURLTokenLen)
 		default:
-			return field, "not a valid secret for this scheme (standard-webhooks: whsec_ and base64; others: visible ASCII, no spaces)"
+			return field, "not a valid secret for this scheme (standard-webhooks: whsec_ and base64; url-token: letters, digits, -, _, ., ~; others: visible ASCII, no spaces)"
 		}
 	}
 	switch {

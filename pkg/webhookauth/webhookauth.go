@@ -2,7 +2,12 @@
 // of Stripe's webhook verification: a Verifier checks the signature (or
 // token) a request carries against one or more configured secrets, over the
 // raw body exactly as received, and answers with a sentinel error when it
-// fails. The body is never parsed here.
+// fails. The body is never parsed here, with one exception:
+// FormstackHandshake reads the one top-level field (HandshakeKey) in which
+// Formstack carries a webhook's shared secret when the form has no HMAC key.
+// Senders that can neither sign nor add a header (Jotform) carry a secret in
+// the URL's query: URLToken, a QueryVerifier, which callers reach through
+// VerifyRequest.
 //
 // Every error Verify returns means "unauthorized" (HTTP 401): the sentinels
 // let callers count failures by reason, and none of them contains a header
@@ -43,6 +48,8 @@ const (
 	SchemeTypeform         = "typeform"
 	SchemeHMACSHA256       = "hmac-sha256"
 	SchemeBearer           = "bearer"
+	// SchemeFormstackHandshake (handshake.go) and SchemeURLToken
+	// (urltoken.go) are defined beside their verifiers.
 )
 
 // Limits and defaults.

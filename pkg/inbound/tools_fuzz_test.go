@@ -1,0 +1,107 @@
+package inbound
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/novamed/bridge/pkg/novamed"
+)
+
+// Fuzz targets of the form tools' parsers. Seeds: f.Add below and the files
+// in testdata/fuzz/Fuzz<Tool>. The invariants are FuzzParse's: no panic,
+// only declared errors, error paths that are plain paths (the field map
+// keys here are plain), an empty result on error, records that validate,
+// a safe event id.
+
+// fuzzToolOpts map the testdata payloads with field map keys that are
+// plain paths.
+func fuzzToolOpts(fieldMap map[string]string, ct string) Options {
+	return Options{ClinicID: testClinic, Kind: novamed.KindPatient, FieldMap: fieldMap, ContentType: ct}
+}
+
+func checkToolParse(t *testing.T, res Result, err error) {
+	t.Helper()
+	if err != nil {
+		var pe *PayloadError
+		switch {
+		case errors.Is(err, ErrNotJSON), errors.Is(err, ErrMalformedJSON), errors.Is(err, ErrTooDeep):
+		case errors.As(err, &pe):
+			if len(pe.Fields) == 0 {
+				t.Fatal("PayloadError without fields")
+			}
+			for i, p := range pe.Fields {
+				if !safePath.MatchString(p) {
+					t.Fatalf("field %d is not a plain path", i)
+				}
+			}
+		default:
+			t.Fatalf("undeclared error kind %T", err)
+		}
+		if len(res.Records) != 0 || res.EventID != "" {
+			t.Fatal("result not empty on error")
+		}
+		return
+	}
+	if len(res.Records) != 1 {
+		t.Fatalf("a form maps to %d records", len(res.Records))
+	}
+	if r := res.Records[0]; r.Hold != nil {
+		if !safeSlug.MatchString(r.Hold.Reason) || len(r.Hold.Fields) == 0 {
+			t.Fatal("a held record without a reason slug or fields")
+		}
+	} else if verr := r.Validate(); verr != nil {
+		t.Fatalf("record is neither held nor valid: %v", verr) // field names only
+	}
+	if res.EventID != "" && !safeEventID.MatchString(res.EventID) {
+		t.Fatal("event id has unsafe characters")
+	}
+	if res.Skipped < 0 {
+		t.Fatal("negative skipped count")
+	}
+}
+
+func FuzzParseTally(f *testing.F) {
+	f.Add(readTestdata(f, "tally/patient.json"))
+	f.Add([]byte(tallyBody(`{"key":"question_3EKz4n","value":["a"],"options":[{"id":"a","text":{}}]}`)))
+	opts := fuzzToolOpts(map[string]string{
+		"question_3EKz4n": "first_name", "question_w4Q4Xz": "last_name", "question_mVGEJz": "email",
+		"question_n0G8dK": "date_of_birth", "question_nPyRk1": "gender", "question_wMGLrQ": "state", "Email": "phone",
+	}, "")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		res, err := Parse(FormatTally, body, opts)
+		checkToolParse(t, res, err)
+	})
+}
+
+func FuzzParseFormstack(f *testing.F) {
+	f.Add(false, readTestdata(f, "formstack/patient.json"))
+	f.Add(true, readTestdata(f, "formstack/patient.urlencoded"))
+	f.Add(true, []byte("Name=first+%3D+A%0Alast+%3D+B&Name.first=C"))
+	fm := map[string]string{
+		"Name.first": "first_name", "Name.last": "last_name", "Email": "email", "Birth": "date_of_birth",
+		"Address.zip": "zip", "Address.state": "state", "Name": "city",
+	}
+	jsonOpts := fuzzToolOpts(fm, "application/json")
+	urlOpts := fuzzToolOpts(fm, "application/x-www-form-urlencoded")
+	f.Fuzz(func(t *testing.T, urlencoded bool, body []byte) {
+		opts := jsonOpts
+		if urlencoded {
+			opts = urlOpts
+		}
+		res, err := Parse(FormatFormstack, body, opts)
+		checkToolParse(t, res, err)
+	})
+}
+
+func FuzzParseJotform(f *testing.F) {
+	f.Add(readTestdata(f, "jotform/patient.multipart"))
+	f.Add([]byte(multipartBody([2]string{"rawRequest", `{"q5_birthDate":{"month":1,"day":2,"year":{}}}`})))
+	opts := fuzzToolOpts(map[string]string{
+		"q3_fullName.first": "first_name", "q3_fullName.last": "last_name", "q4_email": "email",
+		"q5_birthDate": "date_of_birth", "q7_address.postal": "zip", "q7_address": "city",
+	}, "multipart/form-data; boundary="+jotformBoundary)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		res, err := Parse(FormatJotform, body, opts)
+		checkToolParse(t, res, err)
+	})
+}
