@@ -14,8 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/novamed/bridge/pkg/awsclients"
+	"github.com/novamed/bridge/pkg/ehr"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/params"
+	"github.com/novamed/bridge/pkg/resolve"
 )
 
 func main() {
@@ -38,15 +40,19 @@ func setup(ctx context.Context, logger *slog.Logger) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The source definitions are read for their fhir_server (references
+	// of id-only notifications are fetched with it).
 	cache, err := params.New(ssm.NewFromConfig(awsCfg), cfg.ParamPrefix,
 		params.WithNames(ParamAPIKey, ParamClinicID, ParamPseudonymKey),
+		params.WithPath(resolve.ParamSources),
 		params.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
 	return New(cfg, Deps{
-		SQS:    sqs.NewFromConfig(awsCfg),
-		Ledger: ledger.New(awsclients.NewDynamoDB(awsCfg), cfg.LedgerTable, ledger.WithLease(LedgerLease)),
-		Params: cache,
+		SQS:      sqs.NewFromConfig(awsCfg),
+		Ledger:   ledger.New(awsclients.NewDynamoDB(awsCfg), cfg.LedgerTable, ledger.WithLease(LedgerLease)),
+		Params:   cache,
+		Resolver: resolve.New(cache, ehr.NewPool()),
 	}, WithLogger(logger))
 }

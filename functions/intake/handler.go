@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/novamed/bridge/pkg/ehr"
 	"github.com/novamed/bridge/pkg/inbound"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/metrics"
@@ -263,6 +264,13 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		}
 	}
 	o.skipped, o.skippedBy = res.Skipped, res.SkippedBy
+	if len(res.Records) == 0 && len(res.References) > 0 && src.FHIRServer != nil {
+		// An id-only notification, or one whose focus is not a person:
+		// dispatch fetches what it points at from the sender's FHIR
+		// server. The references hold no PHI, so they are queued as they
+		// are, in every stage.
+		return h.enqueueReferences(ctx, src, res.References, o)
+	}
 	if len(res.Records) == 0 {
 		// Nothing NovaMed takes: an empty or id-only notification, a
 		// bundle of other resources. Accepted, so the sender keeps the
@@ -384,6 +392,54 @@ func (h *Handler) subjects(ctx context.Context, source string, recs []inbound.Re
 		}
 	}
 	return out, true
+}
+
+// enqueueReferences queues one reference message per reference the
+// notification names on the source's own FHIR server. A reference to any
+// other host, or that is no FHIR reference at all, is refused here (and
+// counted), never fetched: dispatch fetches only from the configured host.
+func (h *Handler) enqueueReferences(ctx context.Context, src *source.Source, refs []string, o *outcome) *outcome {
+	if o.skippedBy == nil {
+		o.skippedBy = map[string]int{}
+	}
+	now := h.now()
+	var msgs []queue.Message
+	seen := map[string]bool{}
+	for _, raw := range refs {
+		ref, err := ehr.ParseReference(src.FHIRServer.BaseURL, raw)
+		if err != nil {
+			reason := "invalid_reference"
+			if errors.Is(err, ehr.ErrForeignReference) {
+				reason = "foreign_reference"
+			}
+			o.skipped++
+			o.skippedBy[reason]++
+			continue
+		}
+		path := ref.Path()
+		if seen[path] || len(msgs) == MaxRecordsPerWebhook {
+			o.skipped++
+			o.skippedBy[inbound.SkipDuplicate]++
+			continue
+		}
+		seen[path] = true
+		msgs = append(msgs, queue.Message{
+			Version:    queue.Version,
+			ID:         queue.RecordID(o.eventID, len(msgs)),
+			Source:     src.Name,
+			Kind:       queue.KindReference,
+			ReceivedAt: now,
+			Stage:      h.stage,
+			Reference:  path,
+		})
+	}
+	if len(msgs) == 0 {
+		o.status = http.StatusAccepted
+		o.body = acceptedBody{ID: o.eventID, Records: 0, Skipped: o.skipped}
+		return o
+	}
+	o.kind = string(queue.KindReference)
+	return h.enqueue(ctx, msgs, nil, make([]inbound.Record, len(msgs)), o)
 }
 
 // heldFields lists the paths of every held record, for a source that

@@ -173,9 +173,10 @@ func TestLeastPrivilege(t *testing.T) {
 			logs("DispatchLogGroup"),
 			traces,
 			{Sid: "ReadDispatchParameters", Actions: []string{"ssm:GetParameters"}, Resource: []any{param("api-key"), param("clinic-id"), param("pseudonym-key")}},
+			{Sid: "ReadSourceDefinitions", Actions: []string{"ssm:GetParametersByPath"}, Resource: []any{param("sources")}},
 			{Sid: "ConsumeDeliveries", Actions: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}, Resource: []any{getAtt("DeliveryQueue", "Arn")}},
 			{Sid: "DeadLetter", Actions: []string{"sqs:SendMessage"}, Resource: []any{getAtt("DeadLetterQueue", "Arn")}},
-			{Sid: "LedgerRecords", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, Resource: []any{getAtt("LedgerTable", "Arn")}, Condition: leadingKeys("record", "subject")},
+			{Sid: "LedgerRecords", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, Resource: []any{getAtt("LedgerTable", "Arn")}, Condition: leadingKeys("record", "subject")},
 			kms,
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/novamed/bridge/pkg/queue"
 )
@@ -18,9 +19,27 @@ const KindReference = "reference"
 // it into a NovaMed record).
 //
 // An error matching queue.ErrMalformed dead-letters the message as
-// malformed (permanent); any other error is retried with backoff.
+// malformed (permanent); a *ResolveError says what else to do (hold,
+// dead-letter, retry); any other error is retried with backoff.
 type Resolver interface {
 	Resolve(ctx context.Context, body string) (queue.Message, error)
+}
+
+// ResolveError is a Resolver's value-free account of why a reference did
+// not become a record: the EHR does not have it (Class held, Code
+// not_found_in_ehr), the fetched person cannot be taken as they stand
+// (Class held with the reason), the reference is refused (Class permanent),
+// or the EHR is unavailable for now (Retry, with RetryAfter when the EHR
+// said).
+type ResolveError struct {
+	Class, Code string
+	Fields      []string
+	Retry       bool
+	RetryAfter  time.Duration
+}
+
+func (e *ResolveError) Error() string {
+	return "delivery: reference not resolved: " + e.Class + "/" + e.Code
 }
 
 // resolve decodes the queue message. A reference message goes to the
@@ -33,9 +52,29 @@ func (p *Pipeline) resolve(ctx context.Context, r *Record) Verdict {
 	)
 	if p.resolver != nil && isReference(r.SQS.Body) {
 		m, err = p.resolver.Resolve(ctx, r.SQS.Body)
-		if err != nil && !errors.Is(err, queue.ErrMalformed) {
+		var re *ResolveError
+		switch {
+		case errors.As(err, &re):
+			// The reference itself is a valid message: keep it for the
+			// report and the dead letter's attributes (it holds no PHI).
+			if ref, derr := queue.Decode(r.SQS.Body); derr == nil {
+				r.Result.Msg = &ref
+			}
+			r.Result.Class, r.Result.Code, r.Result.Fields = re.Class, re.Code, re.Fields
+			if re.Class == queue.ClassHeld {
+				p.metrics.Count(MetricHeld, 1)
+				p.metrics.Count(MetricHeld, 1, "Reason", re.Code)
+			}
+			if re.Retry {
+				r.Result.RetryAfter = re.RetryAfter
+				return Retry
+			}
+			return DeadLetter
+		case err != nil && !errors.Is(err, queue.ErrMalformed):
 			r.Result.Class, r.Result.Code = "retryable", "resolve_unavailable"
 			return Retry
+		case err == nil:
+			p.metrics.Count(MetricFetched, 1)
 		}
 	} else {
 		m, err = queue.Decode(r.SQS.Body)

@@ -30,6 +30,11 @@ const (
 	// MetricUpdates counts records that change an existing chart
 	// (dead-lettered as class update).
 	MetricUpdates = "Updates"
+	// MetricHeld counts fetched records that are held (once without and
+	// once with the Reason dimension, as intake counts its own).
+	MetricHeld = "Held"
+	// MetricFetched counts references resolved into records.
+	MetricFetched = "Fetched"
 )
 
 // claimSubject is the subject stage: after the record's own claim, the
