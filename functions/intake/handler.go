@@ -296,7 +296,7 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	// Who each record is, decided on the record as mapped: the subject key
 	// and the field digests are keyed hashes, so they leave intake in every
 	// stage while the values do not.
-	subjects, ok := h.subjects(ctx, src.Name, res.Records, o)
+	subjects, ok := h.subjects(ctx, src, res.Records, o)
 	if !ok {
 		return o
 	}
@@ -358,7 +358,7 @@ type subject struct {
 // subjects keys every record's person (queue.SubjectKey): a practitioner by
 // NPI across all sources, anyone else by what the source says names them.
 // On failure it sets the answer in o and returns false.
-func (h *Handler) subjects(ctx context.Context, source string, recs []inbound.Record, o *outcome) ([]subject, bool) {
+func (h *Handler) subjects(ctx context.Context, src *source.Source, recs []inbound.Record, o *outcome) ([]subject, bool) {
 	raw, err := h.params.Get(ctx, ParamPseudonymKey)
 	if err != nil {
 		o.err = err
@@ -376,8 +376,12 @@ func (h *Handler) subjects(ctx context.Context, source string, recs []inbound.Re
 		switch {
 		case r.Kind == novamed.KindPractitioner && novamed.IsNPI(r.Practitioner.NPINumber):
 			out[i].key = queue.SubjectKey(key, "npi", r.Practitioner.NPINumber)
+		case src.SubjectSource != "" && strings.HasPrefix(r.Subject, "field|"):
+			// The form's field holds a FHIR source's Patient id: the
+			// person is that source's Patient, whichever way they came.
+			out[i].key = queue.SubjectKey(key, "source", src.SubjectSource, "Patient/"+strings.TrimPrefix(r.Subject, "field|"))
 		case r.Subject != "":
-			out[i].key = queue.SubjectKey(key, "source", source, r.Subject)
+			out[i].key = queue.SubjectKey(key, "source", src.Name, r.Subject)
 		default:
 			continue
 		}

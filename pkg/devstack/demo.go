@@ -173,6 +173,8 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	for _, g := range dead.Groups {
 		fmt.Fprintf(out, "     %-12s %-20s %d\n", g.ErrorClass, g.ErrorCode, g.Count)
 	}
+	fmt.Fprintf(out, "   fetched from the EHR:   %d patient(s) for id-only notifications (SMART tokens issued: %d), delivered de-identified\n",
+		stack.EHR.Fetches("Patient"), stack.EHR.TokensIssued())
 	fmt.Fprintf(out, "   sandbox duplicates:     %d\n", stack.Sandbox.Duplicates())
 	fmt.Fprintf(out, "   PHI seen by the sandbox (Development): %d canary hits\n", len(violations))
 	for _, v := range violations {
@@ -208,6 +210,9 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	}
 	if len(violations) > 0 {
 		problem("the Development sandbox received PHI (%d canary hits)", len(violations))
+	}
+	if stack.EHR.Fetches("Patient") == 0 {
+		problem("the id-only notification's patient was never fetched from the EHR")
 	}
 	if n := stack.Sandbox.Duplicates(); n > 0 {
 		problem("NovaMed received %d duplicates", n)

@@ -35,6 +35,7 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/novamed/bridge/pkg/awsclients"
+	"github.com/novamed/bridge/pkg/ehr/ehrtest"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/novamed/novamedtest"
 	"github.com/novamed/bridge/pkg/samples"
@@ -77,6 +78,9 @@ type Stack struct {
 	SSM      *ssm.Client
 	DynamoDB *dynamodb.Client
 	Sandbox  *novamedtest.Server
+	// EHR is the sandbox FHIR server (with its SMART token endpoint) of the
+	// sources that fetch id-only notifications.
+	EHR      *ehrtest.Server
 	Intake   *Function
 	Dispatch *Function
 	Poller   *Poller
@@ -144,7 +148,10 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	s.DynamoDB = awsclients.NewEmulatorDynamoDB(s.AWS)
 
 	s.Sandbox = novamedtest.New()
-	s.Sandbox.MarkDevelopment(opts.Canaries...)
+	s.Sandbox.MarkDevelopment(append(opts.Canaries, ehrCanaries()...)...)
+	if s.EHR, opts.Sources, err = startEHR(opts.Sources); err != nil {
+		return s, err
+	}
 
 	if err := s.createQueues(ctx, opts.MaxReceiveCount); err != nil {
 		return s, err
@@ -393,6 +400,9 @@ func (s *Stack) Close() {
 		}
 		if s.Sandbox != nil {
 			s.Sandbox.Close()
+		}
+		if s.EHR != nil {
+			s.EHR.Close()
 		}
 		if s.kumo != nil {
 			s.kumo.Close()

@@ -43,6 +43,11 @@
 //	                                                           "hidden.<name>") that names
 //	                                                           the person; without it each
 //	                                                           event is its own person
+//	  "subject_source": "ehr-fhir",                           forms, with subject_field, optional:
+//	                                                           the field holds that FHIR
+//	                                                           source's Patient id, so a
+//	                                                           person who arrives by form
+//	                                                           and by FHIR is one chart
 //	  "on_invalid": "hold" | "reject",                         optional, default hold: a
 //	                                                           record NovaMed cannot take is
 //	                                                           held (dead-lettered, 202);
@@ -193,6 +198,9 @@ type Source struct {
 	// the source (inbound.Options.SubjectSystem, SubjectField).
 	SubjectIdentifier string
 	SubjectField      string
+	// SubjectSource names the FHIR source whose Patient ids SubjectField
+	// holds; empty when the field names the person within this source.
+	SubjectSource string
 	// Scheme is the auth scheme's name, for logs and metrics.
 	Scheme   string
 	Verifier webhookauth.Verifier
@@ -213,6 +221,7 @@ type Definition struct {
 
 	SubjectIdentifier string `json:"subject_identifier,omitempty"`
 	SubjectField      string `json:"subject_field,omitempty"`
+	SubjectSource     string `json:"subject_source,omitempty"`
 	// FHIRServer is the optional "fhir_server" object (fhir-r4 only).
 	FHIRServer *FHIRServerDefinition `json:"fhir_server,omitempty"`
 }
@@ -323,10 +332,14 @@ func Parse(name string, data []byte) (*Source, error) {
 		return fail("subject_field", "not used with format fhir-r4 (see subject_identifier)", nil)
 	case def.SubjectIdentifier != "" && !validFieldKey(def.SubjectIdentifier):
 		return fail("subject_identifier", "must be 1 to 128 visible ASCII characters", nil)
+	case def.SubjectSource != "" && def.SubjectField == "":
+		return fail("subject_source", "only used with subject_field", nil)
+	case def.SubjectSource != "" && !ValidName(def.SubjectSource):
+		return fail("subject_source", "not a source name", nil)
 	case def.SubjectField != "" && !validFieldKey(def.SubjectField):
 		return fail("subject_field", fmt.Sprintf("must be 1 to %d visible ASCII characters or spaces", maxFieldKeyLen), nil)
 	}
-	src.SubjectIdentifier, src.SubjectField = def.SubjectIdentifier, def.SubjectField
+	src.SubjectIdentifier, src.SubjectField, src.SubjectSource = def.SubjectIdentifier, def.SubjectField, def.SubjectSource
 
 	switch def.OnInvalid {
 	case "", OnInvalidHold:
@@ -612,7 +625,7 @@ func checkKeys(data []byte) (field, reason string) {
 }
 
 var (
-	topKeys  = []string{"format", "auth", "kind", "field_map", "max_body_bytes", "on_invalid", "subject_identifier", "subject_field", "fhir_server"}
+	topKeys  = []string{"format", "auth", "kind", "field_map", "max_body_bytes", "on_invalid", "subject_identifier", "subject_field", "subject_source", "fhir_server"}
 	authKeys = []string{"scheme", "secrets", "header", "encoding", "prefix", "tolerance_seconds"}
 )
 
