@@ -16,8 +16,7 @@ import (
 // branch does not emit yet, with who emits them. TestPendingMetricsAreNotYetEmitted
 // fails once one is emitted, so the entry is removed and the full check
 // applies to it.
-var pendingMetrics = map[string]string{
-}
+var pendingMetrics = map[string]string{}
 
 // miQuery is the one shape of Metrics Insights query the template uses.
 var miQuery = regexp.MustCompile(`^SELECT (SUM|AVG|MIN|MAX|COUNT)\((\w+)\) FROM NovaMedBridge WHERE Stage = '\$\{Stage\}'(?: GROUP BY (\w+(?:, \w+)*))?$`)

@@ -56,8 +56,8 @@ func (e *e2e) deadLetterAttrs() []queue.DLQAttributes {
 func person(id, phone, version string) map[string]any {
 	return map[string]any{
 		"resourceType": "Patient", "id": id, "meta": map[string]any{"versionId": version},
-		"name":    []any{map[string]any{"use": "official", "family": "Thistlewaite", "given": []any{"Ondine"}}},
-		"telecom": []any{map[string]any{"system": "email", "value": "ondine.thistle@mailbox.example"}, map[string]any{"system": "phone", "value": phone, "use": "mobile"}},
+		"name":      []any{map[string]any{"use": "official", "family": "Thistlewaite", "given": []any{"Ondine"}}},
+		"telecom":   []any{map[string]any{"system": "email", "value": "ondine.thistle@mailbox.example"}, map[string]any{"system": "phone", "value": phone, "use": "mobile"}},
 		"birthDate": "1979-10-04", "gender": "female",
 	}
 }
