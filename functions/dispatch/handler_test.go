@@ -280,17 +280,35 @@ func TestDeadlineCutsSlowCalls(t *testing.T) {
 	e.send(patients(t, "evt-deadline-slow", 4)...)
 
 	ev, resp := e.run(h, 4, 6*time.Second)
-	// Two calls start and are cut at the deadline: their requests were sent,
-	// so they are unconfirmed (never blindly retried); the two records that
-	// never got a worker slot are reported as failures.
-	assert.Len(t, resp.BatchItemFailures, 2)
+	// Two calls start and are cut at the call stop: their requests were
+	// sent, so they are unconfirmed (never blindly retried); the two
+	// records that never got a worker slot are reported as failures. On a
+	// loaded machine a cut call's dead letter may not be written before the
+	// deadline: it is then reported too (and dead-lettered unconfirmed on
+	// its next receive, by the ledger). Either way none is lost and none
+	// is called again.
+	require.Len(t, ev.Records, 4)
 	assert.Equal(t, 2, nm.Requests())
+	recordOf := map[string]string{}
+	for _, r := range ev.Records {
+		m, err := queue.Decode(r.Body)
+		require.NoError(t, err)
+		recordOf[r.MessageId] = m.ID
+	}
+	accounted := map[string]bool{}
+	for _, f := range resp.BatchItemFailures {
+		accounted[recordOf[f.ItemIdentifier]] = true
+	}
 	dls := e.deadLetters()
-	require.Len(t, dls, 2)
+	assert.LessOrEqual(t, len(dls), 2)
 	for _, d := range dls {
 		assert.Equal(t, ClassUnconfirmed, d.attrs.ErrorClass)
+		m, err := queue.Decode(d.body)
+		require.NoError(t, err)
+		accounted[m.ID] = true
 	}
-	assert.Len(t, ev.Records, 4)
+	assert.GreaterOrEqual(t, len(resp.BatchItemFailures), 2, "the records that never started")
+	assert.Len(t, accounted, 4, "every record is dead-lettered or reported for another receive")
 }
 
 func TestLastAttemptGoesToDLQ(t *testing.T) {
