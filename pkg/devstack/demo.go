@@ -153,6 +153,33 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		problem("%v", err)
 	}
 
+	// One person, one chart: the same Patient as a new event (a new
+	// webhook-id, as a sender's update would be) finds the chart and
+	// creates nothing.
+	again := findTemplate(built, "fhir-patient")
+	sameBefore := len(stack.Sandbox.Patients())
+	if again != nil {
+		fmt.Fprintln(out, "== the same patient again, as a new event (one person, one NovaMed chart)")
+		tpl := again.Template
+		tpl.EventID = "demo-same-person-again"
+		ev, err := tpl.Event(sources, time.Now())
+		if err != nil {
+			return err
+		}
+		resp, err := stack.Send(ctx, ev)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "   fhir-patient (new event): %d %s\n", resp.Status, trimmed(resp.Body))
+		if resp.Status != 202 {
+			problem("the same patient's new event answered %d", resp.Status)
+		}
+		if err := stack.WaitDrained(ctx, o.Timeout); err != nil {
+			problem("%v", err)
+		}
+	}
+	sameAfter := len(stack.Sandbox.Patients())
+
 	tool, err := redrive.New(stack.SQS, stack.DLQURL, redrive.WithWaitTime(0), redrive.WithEmptyReceives(2))
 	if err != nil {
 		return err
@@ -175,6 +202,8 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	}
 	fmt.Fprintf(out, "   fetched from the EHR:   %d patient(s) for id-only notifications (SMART tokens issued: %d), delivered de-identified\n",
 		stack.EHR.Fetches("Patient"), stack.EHR.TokensIssued())
+	fmt.Fprintf(out, "   one person, one chart:  the same patient's new event made %d new chart(s) (%d before, %d after)\n",
+		sameAfter-sameBefore, sameBefore, sameAfter)
 	fmt.Fprintf(out, "   sandbox duplicates:     %d\n", stack.Sandbox.Duplicates())
 	fmt.Fprintf(out, "   PHI seen by the sandbox (Development): %d canary hits\n", len(violations))
 	for _, v := range violations {
@@ -210,6 +239,9 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	}
 	if len(violations) > 0 {
 		problem("the Development sandbox received PHI (%d canary hits)", len(violations))
+	}
+	if sameAfter != sameBefore {
+		problem("the same patient as a new event made a second chart")
 	}
 	if stack.EHR.Fetches("Patient") == 0 {
 		problem("the id-only notification's patient was never fetched from the EHR")
