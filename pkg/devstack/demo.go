@@ -200,7 +200,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	for _, g := range dead.Groups {
 		fmt.Fprintf(out, "     %-12s %-20s %d\n", g.ErrorClass, g.ErrorCode, g.Count)
 	}
-	fmt.Fprintf(out, "   fetched from the EHR:   %d patient(s) for id-only notifications (SMART tokens issued: %d), delivered de-identified\n",
+	fmt.Fprintf(out, "   fetched from the EHR:   the id-only notification's patient, delivered de-identified (%d Patient reads: a retried record is read again; %d SMART token(s) issued)\n",
 		stack.EHR.Fetches("Patient"), stack.EHR.TokensIssued())
 	fmt.Fprintf(out, "   one person, one chart:  the same patient's new event made %d new chart(s) (%d before, %d after)\n",
 		sameAfter-sameBefore, sameBefore, sameAfter)
