@@ -144,6 +144,7 @@ func focusEntries(entries []entry, first string, res *Result, refs func(*resourc
 	want := map[string]bool{}
 	for _, ref := range refs(&r) {
 		want[ref] = true
+		want[relativeTail(ref)] = true
 	}
 	var out []int
 	res.skip(SkipNotRecord) // the header itself
@@ -158,7 +159,8 @@ func focusEntries(entries []entry, first string, res *Result, refs func(*resourc
 }
 
 // matchesRef reports whether an entry is named by one of the references:
-// by its fullUrl, or by Type/id (relative, or the tail of an absolute URL).
+// by its fullUrl, or by Type/id (relative, or the tail of an absolute URL;
+// want holds both forms).
 func matchesRef(e *entry, want map[string]bool) bool {
 	if e.FullURL.v != "" && want[e.FullURL.v] {
 		return true
@@ -167,13 +169,20 @@ func matchesRef(e *entry, want map[string]bool) bool {
 	if len(e.Resource) == 0 || json.Unmarshal(e.Resource, &h) != nil || h.ID.v == "" {
 		return false
 	}
-	rel := h.ResourceType.v + "/" + h.ID.v
-	for ref := range want {
-		if ref == rel || strings.HasSuffix(ref, "/"+rel) {
-			return true
-		}
+	// want holds every reference and its Type/id tail: one lookup, so a
+	// bundle of many entries and many references stays linear.
+	return want[h.ResourceType.v+"/"+h.ID.v]
+}
+
+// relativeTail is the Type/id at the end of a reference (relative or
+// absolute, with or without a _history part).
+func relativeTail(ref string) string {
+	ref, _, _ = strings.Cut(ref, "/_history")
+	parts := strings.Split(strings.TrimRight(ref, "/"), "/")
+	if len(parts) < 2 {
+		return ref
 	}
-	return false
+	return parts[len(parts)-2] + "/" + parts[len(parts)-1]
 }
 
 // subjectRefs reads Composition.subject, a Reference (R4) or a list (R5).
