@@ -249,57 +249,49 @@ func (o *OperatorCommand) release(ctx context.Context, l *ledger.Ledger, dlq *To
 // SubjectReport is what subject shows: ids, states, counts and field
 // names, never a value (the ledger holds none).
 type SubjectReport struct {
-	RecordID string              `json:"record_id"`
-	Record   ledger.RecordInfo   `json:"record"`
-	Subject  *ledger.SubjectInfo `json:"subject,omitempty"`
+	RecordID string      `json:"record_id"`
+	Record   LedgerTrace `json:"record"`
 	// SubjectKey is the record's subject key, empty when it has none.
 	SubjectKey string `json:"subject_key,omitempty"`
+	// Subject is the subject's entry; State "absent" when it has none.
+	Subject *SubjectTrace `json:"subject,omitempty"`
 }
 
 func (o *OperatorCommand) subject(ctx context.Context, l *ledger.Ledger, stdout io.Writer) error {
-	rep := SubjectReport{RecordID: o.Record}
-	var err error
-	if rep.Record, err = l.Record(ctx, o.Record); err != nil {
-		return ledgerErr(err)
+	tr := &Tracer{Ledger: l}
+	rt := RecordTrace{ID: o.Record}
+	if err := tr.ledgerPart(ctx, &rt); err != nil {
+		return err
 	}
-	if rep.SubjectKey, err = l.RecordSubject(ctx, o.Record); err != nil {
-		return ledgerErr(err)
+	if rt.Ledger == nil {
+		return ledgerErr(fmt.Errorf("ledger: Record: %w", ledger.ErrNotFound))
 	}
-	if rep.SubjectKey != "" {
-		s, err := l.Subject(ctx, rep.SubjectKey)
-		switch {
-		case errors.Is(err, ledger.ErrNotFound):
-		case err != nil:
-			return ledgerErr(err)
-		default:
-			rep.Subject = &s
-		}
-	}
+	rep := SubjectReport{RecordID: o.Record, Record: *rt.Ledger, SubjectKey: rt.Subject, Subject: rt.SubjectEntry}
 	if o.JSON {
 		return writeJSON(stdout, rep)
 	}
 	var b strings.Builder
 	line := func(name, value string) { fmt.Fprintf(&b, "  %-14s %s\n", name+":", value) }
 	fmt.Fprintf(&b, "record %s\n", rep.RecordID)
-	line("state", string(rep.Record.State))
+	line("state", rep.Record.State)
 	line("attempts", strconv.Itoa(rep.Record.Attempts))
 	line("novamed id", orNone(rep.Record.NovaMedID))
 	if !rep.Record.ClaimedUntil.IsZero() {
 		line("claimed until", stamp(rep.Record.ClaimedUntil))
 	}
-	line("first attempt", stamp(rep.Record.CreatedAt))
-	line("last change", stamp(rep.Record.UpdatedAt))
+	line("first attempt", stamp(rep.Record.FirstAttempt))
+	line("last change", stamp(rep.Record.LastChange))
 	line("subject", orNone(rep.SubjectKey))
 	switch {
 	case rep.SubjectKey == "":
 		b.WriteString("the record has no subject entry (not yet past dispatch's subject claim, or the event is its own subject)\n")
-	case rep.Subject == nil:
+	case rep.Subject == nil || rep.Subject.State == "absent":
 		fmt.Fprintf(&b, "subject %s\n", rep.SubjectKey)
 		line("state", "absent (released, or not yet claimed: the next record of the person creates the chart)")
 	default:
 		s := rep.Subject
-		fmt.Fprintf(&b, "subject %s\n", s.Subject)
-		line("state", string(s.State))
+		fmt.Fprintf(&b, "subject %s\n", rep.SubjectKey)
+		line("state", s.State)
 		owner := s.Owner
 		if owner == rep.RecordID {
 			owner += " (this record)"
@@ -313,7 +305,7 @@ func (o *OperatorCommand) subject(ctx context.Context, l *ledger.Ledger, stdout 
 		line("created", stamp(s.CreatedAt))
 		line("last change", stamp(s.UpdatedAt))
 	}
-	_, err = io.WriteString(stdout, b.String())
+	_, err := io.WriteString(stdout, b.String())
 	return err
 }
 

@@ -403,7 +403,10 @@ func TestSubjectCommand(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	assert.Equal(t, person, rep.SubjectKey)
 	require.NotNil(t, rep.Subject)
-	assert.Equal(t, ledger.SubjectUnconfirmed, rep.Subject.State)
+	assert.Equal(t, "unconfirmed", rep.Subject.State)
+	assert.Equal(t, rec, rep.Subject.Owner)
+	assert.Equal(t, "unconfirmed", rep.Record.State)
+	assert.Equal(t, 1, rep.Record.Attempts)
 
 	_, err = o.run("subject", "--record", queue.RecordID(o.eventID(), 0), "--ledger-table", o.table)
 	require.ErrorIs(t, err, ledger.ErrNotFound)

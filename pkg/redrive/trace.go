@@ -86,12 +86,14 @@ type LedgerTrace struct {
 // SubjectTrace is the entry of a record's subject.
 type SubjectTrace struct {
 	// State is creating, created, unconfirmed, or absent (no entry).
-	State     string    `json:"state"`
-	Owner     string    `json:"owner,omitempty"`
-	NovaMedID string    `json:"novamed_id,omitempty"`
-	Fields    []string  `json:"fields,omitempty"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
-	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	State     string   `json:"state"`
+	Owner     string   `json:"owner,omitempty"`
+	NovaMedID string   `json:"novamed_id,omitempty"`
+	Fields    []string `json:"fields,omitempty"`
+	// ClaimedUntil is the owner's claim while it creates the chart.
+	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
+	CreatedAt    time.Time `json:"created_at,omitzero"`
+	UpdatedAt    time.Time `json:"updated_at,omitzero"`
 }
 
 // Letter is one message of a record found in a queue: its metadata and
@@ -212,7 +214,7 @@ func (tr *Tracer) subjectPart(ctx context.Context, rt *RecordTrace) error {
 	}
 	rt.SubjectEntry = &SubjectTrace{
 		State: string(s.State), Owner: s.Owner, NovaMedID: s.NovaMedID, Fields: s.Fields,
-		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		ClaimedUntil: s.ClaimedUntil, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
 	}
 	return nil
 }
