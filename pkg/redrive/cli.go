@@ -51,7 +51,7 @@ Commands:
           NovaMed that the records do not exist. Each is then released in the
           ledger (--ledger-table) before it is moved, so dispatch delivers it
           again. If you found a record in NovaMed, record its id in the
-          ledger (MarkDelivered) instead of moving it.
+          ledger with redrive confirm instead of moving it.
 
           Before reading any message (dry run and --all-native included),
           move checks --to against the DLQ's RedriveAllowPolicy: SQS does
