@@ -270,7 +270,7 @@ func TestConfirm(t *testing.T) {
 	sc, err := o.l.ClaimSubject(ctx, person, second, nil)
 	require.NoError(t, err)
 	require.Equal(t, ledger.SubjectUnknown, sc.Status)
-	require.NoError(t, o.l.MarkUnconfirmed(ctx, second))
+	require.NoError(t, o.l.MarkNotDelivered(ctx, second)) // as dispatch does before dead-lettering it
 	o.send(dlq, second, person, deadLetter(redrive.ClassUnconfirmed, "subject_unconfirmed", 0, nil, ""))
 	keep := o.put(dlq, dead{class: redrive.ClassUnconfirmed, code: "timeout"})
 
@@ -443,4 +443,31 @@ func TestParseOperatorArgs(t *testing.T) {
 		assert.Contains(t, err.Error(), tc.wantErr, tc.args)
 		assert.NotContains(t, err.Error(), "Mrs X")
 	}
+}
+
+// TestOperatorStack: --stack reads the queues and the ledger table from
+// the stack's outputs (QueueUrl, DeadLetterQueueUrl, LedgerTableName).
+func TestOperatorStack(t *testing.T) {
+	o := newOps(t)
+	ctx := context.Background()
+	dlq, target := o.queues()
+	rec := queue.RecordID(o.eventID(), 0)
+	o.unconfirmedOwner(rec, subject("person-1"))
+	o.send(dlq, rec, subject("person-1"), deadLetter(redrive.ClassUnconfirmed, "gateway_timeout", 504, nil, ""))
+	stacks := fakeStacks{
+		"with-ledger": {"QueueUrl": target, "DeadLetterQueueUrl": dlq, redrive.OutputLedgerTable: o.table},
+		"no-ledger":   {"QueueUrl": target, "DeadLetterQueueUrl": dlq},
+	}
+	run := func(args ...string) error {
+		cmd, err := redrive.ParseArgs(args)
+		require.NoError(t, err)
+		return cmd.Run(ctx, redrive.Clients{SQS: o.api, DynamoDB: o.ddb, Stacks: stacks, Options: fastOptions()},
+			&bytes.Buffer{}, &bytes.Buffer{})
+	}
+	require.ErrorIs(t, run("release", "--record", rec, "--stack", "no-ledger"), redrive.ErrStackOutput)
+	require.NoError(t, run("release", "--record", rec, "--stack", "with-ledger"))
+	info, err := o.l.Record(ctx, rec)
+	require.NoError(t, err)
+	assert.Equal(t, ledger.RecordReleased, info.State)
+	assert.Equal(t, []string{rec}, recordIDs(o.contents(target)))
 }
