@@ -274,7 +274,16 @@ func TestConfirm(t *testing.T) {
 	o.send(dlq, second, person, deadLetter(redrive.ClassUnconfirmed, "subject_unconfirmed", 0, nil, ""))
 	keep := o.put(dlq, dead{class: redrive.ClassUnconfirmed, code: "timeout"})
 
-	out, err := o.run("confirm", "--record", rec, "--novamed-id", nmFound, "--dlq", dlq, "--ledger-table", o.table)
+	// trace points from the second record to the owner.
+	_, err = o.l.BeginEvent(ctx, ev, 2)
+	require.NoError(t, err)
+	require.NoError(t, o.l.MarkEventQueued(ctx, ev))
+	out, err := o.run("trace", "--event", ev, "--dlq", dlq, "--ledger-table", o.table)
+	require.NoError(t, err)
+	assert.Contains(t, out, "code subject_unconfirmed; the person's chart is uncertain because of record "+rec+
+		": resolve that record first")
+
+	out, err = o.run("confirm", "--record", rec, "--novamed-id", nmFound, "--dlq", dlq, "--ledger-table", o.table)
 	require.NoError(t, err)
 	noValues(t, "confirm", out)
 	assert.Contains(t, out, "delivered as "+nmFound+" (was unconfirmed)")

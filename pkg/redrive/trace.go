@@ -287,7 +287,12 @@ func decide(rt *RecordTrace, ev *EventTrace, now time.Time) {
 			}
 			rt.Detail += "; "
 		}
-		rt.Detail += "check NovaMed, then redrive confirm (found) or release (not found)"
+		if s := rt.SubjectEntry; s != nil && s.Owner != "" && s.Owner != rt.ID && s.State == string(ledger.SubjectUnconfirmed) {
+			rt.Detail += "the person's chart is uncertain because of record " + s.Owner +
+				": resolve that record first (confirm or release), then release this one"
+		} else {
+			rt.Detail += "check NovaMed, then redrive confirm (found) or release (not found)"
+		}
 	case len(rt.DeadLetters) > 0:
 		l := rt.DeadLetters[0]
 		rt.Outcome = OutcomeDeadLettered
