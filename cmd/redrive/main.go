@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		SSM:    ssm.NewFromConfig(cfg),
 		Stacks: cloudformation.NewFromConfig(cfg),
 		Ledger: func(table string) redrive.Resolver { return ledger.New(ddb, table) },
+		// confirm, release, subject and trace
+		DynamoDB: ddb,
 	}
 	if err := cmd.Run(ctx, clients, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, err)

@@ -88,9 +88,11 @@
 // automatically for a record whose previous attempt is uncertain. Such a
 // record is Unconfirmed: dispatch sends its message to the DLQ with error
 // class "unconfirmed". An operator looks the record up in NovaMed and then
-// either calls [Ledger.MarkDelivered] with the id they found, or
-// [Ledger.ResolveUnconfirmed] to release it and redrives the message, which is
-// then delivered again.
+// either records the id they found (`redrive confirm`: [Ledger.MarkDelivered],
+// [Ledger.MarkSubjectCreated], and the dead letter deleted), or releases it
+// (`redrive release`, or `redrive move --confirm-unconfirmed`:
+// [Ledger.ResolveUnconfirmed], which releases the subject the record owns
+// too) and the message is redriven and delivered again.
 //
 // A crash after the call but before the outcome was recorded leaves the record
 // delivering with a claim that eventually expires; the next ClaimDelivery
@@ -136,7 +138,17 @@
 // timestamp) finds the chart and creates nothing. A held record never
 // touches its subject, so when the person later arrives complete, that
 // record creates the chart. The record item notes its subject
-// ([Ledger.RecordSubject]) so operators can look it up by record id.
+// ([Ledger.RecordSubject]) so operators can look it up by record id
+// (`redrive subject`).
+//
+// # Operators
+//
+// [Ledger.Event], [Ledger.Record] and [Ledger.Subject] read single items;
+// [ScanEvents] lists a source's events since a time for `redrive trace`.
+// The table has no index on source or time, so that is a Scan with a
+// filter, billed for the whole table: an operator's occasional query with
+// their own credentials, never something a function does (no Lambda role
+// has dynamodb:Scan).
 //
 // # Errors
 //

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -261,7 +262,30 @@ func (l *Ledger) MarkUnconfirmed(ctx context.Context, recordID string) error {
 // finding nothing: the next ClaimDelivery, e.g. from a redriven message, is
 // granted. A delivered record is never released (*StateError). Releasing a
 // released record is a no-op.
+//
+// When the record owns its subject (creating or unconfirmed: the owner's
+// uncertain attempt left the person's chart uncertain too), the subject is
+// released with it, so the redriven record can create the chart instead of
+// meeting its own unconfirmed subject and being dead-lettered again
+// (subject_unconfirmed). A subject another record owns is left alone. A
+// failure to release the subject is returned after the record was
+// released; calling ResolveUnconfirmed again finishes it.
 func (l *Ledger) ResolveUnconfirmed(ctx context.Context, recordID string) error {
+	if err := l.resolveRecord(ctx, recordID); err != nil {
+		return err
+	}
+	subject, err := l.RecordSubject(ctx, recordID)
+	if err != nil || subject == "" {
+		return err
+	}
+	var se *StateError
+	if err := l.ReleaseSubject(ctx, subject, recordID); err != nil && !errors.As(err, &se) {
+		return err
+	}
+	return nil
+}
+
+func (l *Ledger) resolveRecord(ctx context.Context, recordID string) error {
 	const op = "ResolveUnconfirmed"
 	if err := checkID("record id", recordID); err != nil {
 		return err

@@ -24,6 +24,7 @@ Usage:
                 [--allow-any-target] [--json]
   redrive move  (--dlq URL --to URL | --stack NAME) --all-native [--rate R]
                 [--allow-any-target]
+` + OperatorUsageLines + `
 
 Commands:
   stats   Count the dead letters by error_class and error_code, with the oldest
@@ -50,7 +51,7 @@ Commands:
           NovaMed that the records do not exist. Each is then released in the
           ledger (--ledger-table) before it is moved, so dispatch delivers it
           again. If you found a record in NovaMed, record its id in the
-          ledger (MarkDelivered) instead of moving it.
+          ledger with redrive confirm instead of moving it.
 
           Before reading any message (dry run and --all-native included),
           move checks --to against the DLQ's RedriveAllowPolicy: SQS does
@@ -62,6 +63,7 @@ Commands:
           delivery queue, so --allow-any-target only matters for hand-made
           queues.
 
+` + OperatorUsageCommands + `
 Every command hides the messages it reads for the visibility timeout and
 makes those it leaves in place visible again as soon as it is done.
 
@@ -140,6 +142,9 @@ type Command struct {
 	AllowAnyTarget     bool
 	Visibility         time.Duration
 	Wait               time.Duration
+	// Operator is set for confirm, release, subject and trace
+	// (operator.go); the fields above are then unused.
+	Operator *OperatorCommand
 }
 
 // flagValueRE finds the flag name in the flag package's "invalid value"
@@ -154,7 +159,10 @@ func usageErr(format string, args ...any) error {
 // ErrUsage and name the flag at fault, never its value.
 func ParseArgs(args []string) (*Command, error) {
 	if len(args) == 0 {
-		return nil, usageErr("a command is required: stats, peek or move")
+		return nil, usageErr("a command is required: stats, peek, move, confirm, release, subject or trace")
+	}
+	if IsOperatorCommand(args[0]) {
+		return parseOperator(args)
 	}
 	c := &Command{Name: args[0]}
 	switch c.Name {
@@ -162,7 +170,7 @@ func ParseArgs(args []string) (*Command, error) {
 		return nil, ErrHelp
 	case CmdStats, CmdPeek, CmdMove:
 	default:
-		return nil, usageErr("unknown command (want stats, peek or move)")
+		return nil, usageErr("unknown command (want stats, peek, move, confirm, release, subject or trace)")
 	}
 
 	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
@@ -268,6 +276,9 @@ type Clients struct {
 	Stacks StackAPI
 	// Ledger returns the ledger over a table.
 	Ledger func(table string) Resolver
+	// DynamoDB is the ledger's table client of confirm, release, subject
+	// and trace.
+	DynamoDB LedgerDB
 	// Options are added to the Tool's (tests set a zero wait and a fake
 	// ticker).
 	Options []Option
@@ -275,6 +286,9 @@ type Clients struct {
 
 // Run runs the command: results to stdout, progress and notes to stderr.
 func (c *Command) Run(ctx context.Context, cl Clients, stdout, stderr io.Writer) error {
+	if c.Operator != nil {
+		return c.Operator.Run(ctx, cl, stdout, stderr)
+	}
 	if c.Stack != "" {
 		if cl.Stacks == nil {
 			return errors.New("redrive: no CloudFormation client")

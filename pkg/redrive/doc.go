@@ -88,6 +88,38 @@
 // was lost), and NovaMed has no idempotency key. Move leaves such records in
 // the DLQ unless the operator passes ConfirmUnconfirmed after checking
 // NovaMed; the ledger entry of each is then released with ResolveUnconfirmed
-// before its message is sent, so dispatch delivers it again. A record the
-// ledger holds as delivered is left in the DLQ.
+// before its message is sent, so dispatch delivers it again (and the
+// subject the record owns is released with it: ledger.ResolveUnconfirmed).
+// A record the ledger holds as delivered is left in the DLQ.
+//
+// # Operator commands
+//
+// confirm, release, subject and trace (OperatorCommand) work on one record
+// or one event across the ledger and the queues, so an operator never
+// calls a Go method:
+//
+//   - confirm: the operator found the chart of an unconfirmed record in
+//     NovaMed. The ledger first (MarkDelivered with the id; the subject
+//     the record owns marked created with it, or recorded as created when
+//     it has no entry, so no later record of the person creates a second
+//     chart; a subject another record owns is left alone), then every dead
+//     letter of the record is deleted (DeleteRecord). Each step is
+//     idempotent, so a rerun finishes an interrupted confirm.
+//   - release: nothing in NovaMed. The target is checked as move checks
+//     it, then ResolveUnconfirmed releases the record and the subject it
+//     owns, then Move (MoveOptions.RecordID) moves just that record's dead
+//     letters.
+//   - subject: a record's ledger entry and its subject's: states,
+//     attempts, NovaMed ids, owner and the chart's field names.
+//   - trace: the story of an event (Tracer): the ledger's event, record
+//     and subject entries, and one pass over the DLQ for the records'
+//     dead letters, as Peek reads (hidden for a short visibility timeout,
+//     released at once). The delivery queue is read only with
+//     --peek-queue: a receive there counts toward the queue's
+//     maxReceiveCount, so looking could push a record toward the DLQ; by
+//     default its place is inferred from the ledger (no entry and the
+//     event queued: waiting; released: waiting for its next receive).
+//
+// None prints a record body: ids, states, slugs, field names, keyed
+// subject hashes and timestamps only.
 package redrive

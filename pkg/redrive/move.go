@@ -32,6 +32,9 @@ type MoveOptions struct {
 	// (malformed, guard) are left in place; name them to move them anyway.
 	ErrorClass string
 	ErrorCode  string
+	// RecordID, when set, selects only the dead letters of this record
+	// (the queue message's id; redrive release).
+	RecordID string
 	// Max bounds the messages moved (or counted, in a dry run); zero means
 	// no bound.
 	Max int
@@ -179,6 +182,9 @@ func (o *MoveOptions) validate(dlq string) error {
 func (o *MoveOptions) selects(r *received) string {
 	class, code := r.class(), r.code()
 	if o.ErrorClass != "" && class != o.ErrorClass || o.ErrorCode != "" && code != o.ErrorCode {
+		return SkipFilter
+	}
+	if o.RecordID != "" && recordIDOf(r) != o.RecordID {
 		return SkipFilter
 	}
 	if class == queue.ClassHeld || class == queue.ClassUpdate {
