@@ -118,9 +118,11 @@ func (e *e2e) delivered() int {
 // or any process's log output.
 func (e *e2e) assertNoPHI() {
 	assert.Empty(e.t, e.Sandbox.Violations(), "the Development sandbox received PHI")
-	logs := strings.ToLower(e.logs.String())
+	logs := e.logs.String()
 	for i, c := range e.canaries {
-		assert.False(e.t, strings.Contains(logs, strings.ToLower(c)), "canary #%d appears in the functions' logs", i)
+		// Whole values: a ZIP canary turns up inside a nanosecond
+		// timestamp or a request id by chance.
+		assert.False(e.t, logtest.ContainsValue(logs, c), "canary #%d appears in the functions' logs", i)
 	}
 }
 
