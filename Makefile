@@ -48,12 +48,15 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## demo: the whole flow on this machine (kumo, the NovaMed sandbox, both functions under the Lambda RIE); exits 0 only if it behaved
+## (V=1 shows the functions' logs)
 demo: devstack
-	bin/devstack demo
+	bin/devstack demo $(if $(V),-v)
 
-## local: the local stack, kept running; prints curl lines that work as printed
-local: devstack
-	bin/devstack local
+## local: the local stack, kept running; prints curl lines and the operator commands (bin/redrive
+## stats, peek, move with the exports they need), all working as printed. V=1 shows the functions'
+## logs; ADDR=127.0.0.1:3001 serves the webhooks on another port.
+local: devstack redrive
+	bin/devstack local $(if $(ADDR),-addr $(ADDR)) $(if $(V),-v)
 
 # The local stack links kumo and the AWS SDK: the first build takes minutes on
 # 2 cores, so it shows each package as it compiles.

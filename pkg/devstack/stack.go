@@ -70,6 +70,10 @@ type Options struct {
 	BackoffBase, BackoffCap time.Duration
 	// FrontAddr is the HTTP front's address (default 127.0.0.1:0).
 	FrontAddr string
+	// FrontListener, when set, is the front's listener (FrontAddr is then
+	// unused): Local opens it before the build so a busy port is reported
+	// at once.
+	FrontListener net.Listener
 }
 
 // Stack is a running local bridge.
@@ -85,13 +89,17 @@ type Stack struct {
 	Poller   *Poller
 
 	// FrontURL is where webhooks are posted: FrontURL + "/webhooks/<source>".
-	FrontURL    string
+	FrontURL string
+	// Endpoint is the local AWS endpoint (AWS_ENDPOINT_URL): kumo behind a
+	// proxy that keeps the DLQ's RedriveAllowPolicy (see awsFront).
+	Endpoint    string
 	QueueURL    string
 	DLQURL      string
 	LedgerTable string
 	ParamPrefix string
 
 	kumo       *kumo.Server
+	awsFront   *awsFront
 	front      *http.Server
 	stopPoller context.CancelFunc
 	pollerDone chan struct{}
@@ -129,8 +137,12 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}()
 
 	s.kumo = kumo.NewServer()
+	if s.awsFront, err = startAWSFront(s.kumo.URL); err != nil {
+		return s, fmt.Errorf("devstack: AWS endpoint: %w", err)
+	}
+	s.Endpoint = s.awsFront.URL
 	s.AWS, err = config.LoadDefaultConfig(ctx, config.WithRegion(Region),
-		config.WithBaseEndpoint(s.kumo.URL), config.WithCredentialsProvider(aws.AnonymousCredentials{}))
+		config.WithBaseEndpoint(s.Endpoint), config.WithCredentialsProvider(aws.AnonymousCredentials{}))
 	if err != nil {
 		return s, err
 	}
@@ -161,13 +173,15 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		return s, err
 	}
 
-	addr := opts.FrontAddr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return s, fmt.Errorf("devstack: front: %w", err)
+	l := opts.FrontListener
+	if l == nil {
+		addr := opts.FrontAddr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		if l, err = net.Listen("tcp", addr); err != nil {
+			return s, fmt.Errorf("devstack: front: %w", err)
+		}
 	}
 	s.FrontURL = "http://" + l.Addr().String()
 	s.front = &http.Server{Handler: &Front{Intake: s.Intake, Stage: "dev"}, ReadHeaderTimeout: 5 * time.Second}
@@ -175,7 +189,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 
 	s.Poller = &Poller{
 		SQS: s.SQS, QueueURL: s.QueueURL, Region: Region, Dispatch: s.Dispatch,
-		QueueARN:  "arn:aws:sqs:" + Region + ":000000000000:" + s.queueName("delivery"),
+		QueueARN:  s.QueueARN("delivery"),
 		BatchSize: 10, WaitTime: 1,
 	}
 	pctx, cancel := context.WithCancel(context.Background())
@@ -189,19 +203,30 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 
 func (s *Stack) queueName(role string) string { return "novamed-bridge-" + s.Name + "-" + role }
 
+// QueueARN is the ARN of one of the stack's queues ("delivery", "dlq"), as
+// kumo reports it.
+func (s *Stack) QueueARN(role string) string {
+	return "arn:aws:sqs:" + Region + ":000000000000:" + s.queueName(role)
+}
+
 // createQueues makes the delivery queue and its DLQ as template.yaml does:
 // redrive policy to the DLQ as a safety net behind dispatch's own
-// dead-lettering.
+// dead-lettering, and the DLQ's RedriveAllowPolicy naming the delivery queue
+// (kept by awsFront, as kumo drops it), so `redrive move` works locally as
+// it does in AWS.
 func (s *Stack) createQueues(ctx context.Context, maxReceive int) error {
 	dlq, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName:  aws.String(s.queueName("dlq")),
-		Attributes: map[string]string{"MessageRetentionPeriod": "1209600"},
+		QueueName: aws.String(s.queueName("dlq")),
+		Attributes: map[string]string{
+			"MessageRetentionPeriod": "1209600",
+			"RedriveAllowPolicy":     fmt.Sprintf(`{"redrivePermission":"byQueue","sourceQueueArns":[%q]}`, s.QueueARN("delivery")),
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("devstack: create DLQ: %w", err)
 	}
 	s.DLQURL = aws.ToString(dlq.QueueUrl)
-	dlqARN := "arn:aws:sqs:" + Region + ":000000000000:" + s.queueName("dlq")
+	dlqARN := s.QueueARN("dlq")
 	q, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName: aws.String(s.queueName("delivery")),
 		Attributes: map[string]string{
@@ -263,7 +288,7 @@ func (s *Stack) PutParameter(ctx context.Context, name, value string, secure boo
 func (s *Stack) functionEnv(opts Options) []string {
 	return []string{
 		"PATH=" + os.Getenv("PATH"),
-		"AWS_ENDPOINT_URL=" + s.kumo.URL,
+		"AWS_ENDPOINT_URL=" + s.Endpoint,
 		"AWS_REGION=" + Region,
 		"AWS_ACCESS_KEY_ID=local",
 		"AWS_SECRET_ACCESS_KEY=local",
@@ -388,6 +413,9 @@ func (s *Stack) Close() {
 		}
 		if s.Sandbox != nil {
 			s.Sandbox.Close()
+		}
+		if s.awsFront != nil {
+			s.awsFront.close()
 		}
 		if s.kumo != nil {
 			s.kumo.Close()
