@@ -72,16 +72,20 @@ sign-events:
 check-events:
 	$(GO) run ./cmd/sign-events -check
 
-## invoke-intake, invoke-dispatch: sam local invoke with the samples (EVENT=events/intake/<name>.json to choose;
-## ENV_VARS=<file> points the functions at a running `make local` stack, see docs/operations.md)
+## invoke-intake, invoke-dispatch: one sample through a function, as sam local invoke does
+## (EVENT=events/intake/<name>.json to choose). With sam and a running Docker engine, sam local
+## invoke; without them (or with RIE=1), the same bootstrap under the Lambda RIE against a local
+## stack started for the call. ENV_VARS=<file> (sam's --env-vars format) sets the environment
+## instead, e.g. the file `make local` prints; see docs/operations.md. Intake samples are signed
+## afresh into a temporary copy: events/ is never rewritten.
 EVENT_INTAKE ?= events/intake/fhir-patient.json
 EVENT_DISPATCH ?= events/dispatch/batch.json
-SAM_ENV = $(if $(ENV_VARS),--env-vars $(ENV_VARS),)
-invoke-intake: sign-events
-	sam build && sam local invoke IntakeFunction -e $(EVENT_INTAKE) $(SAM_ENV)
+INVOKE_FLAGS = $(if $(ENV_VARS),-env-vars $(ENV_VARS)) $(if $(RIE),-rie)
+invoke-intake:
+	$(GO) run ./cmd/invoke -function IntakeFunction -event $(if $(EVENT),$(EVENT),$(EVENT_INTAKE)) $(INVOKE_FLAGS)
 
 invoke-dispatch:
-	sam build && sam local invoke DispatchFunction -e $(EVENT_DISPATCH) $(SAM_ENV)
+	$(GO) run ./cmd/invoke -function DispatchFunction -event $(if $(EVENT),$(EVENT),$(EVENT_DISPATCH)) $(INVOKE_FLAGS)
 
 ## deploy-dev, deploy-prod: build with SAM and deploy (prod shows its change set and asks)
 deploy-dev:

@@ -114,6 +114,16 @@ func Local(ctx context.Context, o LocalOptions) error {
 		"  (move takes --dry-run to count first; the DLQ's RedriveAllowPolicy names the delivery queue, as template.yaml's does)\n",
 		stack.Endpoint, Region, LocalCredentials, LocalCredentials,
 		redriveLine("stats", stack), redriveLine("peek", stack), redriveLine("move", stack))
+	envVars, err := stack.EnvVars()
+	if err != nil {
+		return err
+	}
+	envFile := filepath.Join(dir, "env-vars.json")
+	if err := os.WriteFile(envFile, envVars, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nOne function alone against this stack, as sam local invoke does (no Docker needed):\n"+
+		"  make invoke-intake ENV_VARS=%s\n  make invoke-dispatch ENV_VARS=%s\n", envFile, envFile)
 	fmt.Fprintln(out, "\nCtrl-C stops the stack.")
 	if o.Ready != nil {
 		o.Ready(stack)

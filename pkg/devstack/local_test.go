@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +115,19 @@ func TestLocalPrintsLinesThatWorkAsPrinted(t *testing.T) {
 
 	require.NoError(t, stack.WaitDrained(context.Background(), 90*time.Second))
 	assert.Equal(t, delivered+1, len(stack.Sandbox.Patients())+len(stack.Sandbox.Practitioners()), "the moved record is delivered")
+
+	// The printed ENV_VARS file runs intake alone against this stack, as
+	// make invoke-intake does without Docker.
+	envVars := regexp.MustCompile(`make invoke-intake ENV_VARS=(\S+)`).FindStringSubmatch(printed)
+	require.NotNil(t, envVars)
+	var answer, logs bytes.Buffer
+	require.NoError(t, Invoke(context.Background(), InvokeOptions{
+		Root: root, Function: IntakeFunction, Event: filepath.Join(root, "events", "intake", "form-patient.json"),
+		EnvVars: envVars[1], RIE: true, Out: &answer, Logs: &logs,
+	}), logs.String())
+	assert.Contains(t, answer.String(), `"statusCode":202`)
+	require.NoError(t, stack.WaitDrained(context.Background(), 90*time.Second))
+	assert.Equal(t, delivered+2, len(stack.Sandbox.Patients())+len(stack.Sandbox.Practitioners()), "the invoked record is delivered")
 }
 
 // replayCurl sends what a printed curl line sends: its URL, its -H headers

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +99,7 @@ type Stack struct {
 	LedgerTable string
 	ParamPrefix string
 
+	env        []string // the functions' environment
 	kumo       *kumo.Server
 	awsFront   *awsFront
 	front      *http.Server
@@ -164,6 +166,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 
 	env := s.functionEnv(opts)
+	s.env = env
 	s.Intake, err = StartFunction(ctx, FunctionConfig{Name: "intake", RIE: opts.Binaries.RIE, Bootstrap: opts.Binaries.Intake, Env: env, Timeout: 10 * time.Second, Logs: opts.Logs})
 	if err != nil {
 		return s, err
@@ -303,6 +306,19 @@ func (s *Stack) functionEnv(opts Options) []string {
 		"BACKOFF_BASE=" + opts.BackoffBase.String(),
 		"BACKOFF_CAP=" + opts.BackoffCap.String(),
 	}
+}
+
+// EnvVars is the functions' environment as a `sam local invoke --env-vars`
+// file: make invoke-intake ENV_VARS=<file> runs a function alone against
+// this stack.
+func (s *Stack) EnvVars() ([]byte, error) {
+	vars := map[string]string{}
+	for _, kv := range s.env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "PATH" {
+			vars[k] = v
+		}
+	}
+	return json.MarshalIndent(map[string]map[string]string{"IntakeFunction": vars, "DispatchFunction": vars}, "", "  ")
 }
 
 // Response is what the front answered.
