@@ -108,7 +108,7 @@ func Local(ctx context.Context, o LocalOptions) error {
 			t.Description, curlLine(stack.FrontURL, t.Source, headers, path), t.Source, path, stack.FrontURL)
 	}
 
-	fmt.Fprintf(out, "\nOperator commands, in another terminal at the repository root (make local built bin/redrive):\n"+
+	fmt.Fprintf(out, "\nOperator commands, in another terminal at the repository root (make local built bin/redrive; else make redrive):\n"+
 		"  export AWS_ENDPOINT_URL=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n"+
 		"  %s\n  %s\n  %s\n"+
 		"  (move takes --dry-run to count first; the DLQ's RedriveAllowPolicy names the delivery queue, as template.yaml's does)\n",
