@@ -3,6 +3,7 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -87,12 +88,24 @@ func TestLocalPrintsLinesThatWorkAsPrinted(t *testing.T) {
 	require.NoError(t, stack.WaitDrained(context.Background(), 90*time.Second))
 	delivered := len(stack.Sandbox.Patients()) + len(stack.Sandbox.Practitioners())
 
-	// The sign line prints a whole curl line that works too (the same
-	// event: answered as a duplicate).
+	// The sign line prints a whole curl line that works too. The
+	// webhook-id derives from the signing time, so it is the same event
+	// (a duplicate) or a new one (its records delivered), as the answer
+	// says.
 	var signed, signErr bytes.Buffer
 	require.NoError(t, RunCLI(context.Background(), strings.Fields(signs[0]), &signed, &signErr), signErr.String())
 	status, body = replayCurl(t, strings.TrimSpace(signed.String()))
 	require.Equal(t, http.StatusAccepted, status, body)
+	var again struct {
+		Records   int  `json:"records"`
+		Duplicate bool `json:"duplicate"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &again), body)
+	if !again.Duplicate {
+		delivered += again.Records
+	}
+	require.NoError(t, stack.WaitDrained(context.Background(), 90*time.Second))
+	require.Equal(t, delivered, len(stack.Sandbox.Patients())+len(stack.Sandbox.Practitioners()))
 
 	run := func(line string) (string, string) {
 		t.Helper()
