@@ -3,7 +3,8 @@
 // Development environment, both bootstrap binaries under the AWS Lambda
 // Runtime Interface Emulator, an HTTP front that plays API Gateway and a
 // poller that plays Lambda's SQS event source mapping. `make demo`, `make
-// local` and the end-to-end tests all use it; everything listens on loopback.
+// local`, `make invoke-*` without Docker (Invoke) and the end-to-end tests all
+// use it; everything listens on loopback.
 package devstack
 
 import (
