@@ -1,8 +1,6 @@
 # NovaMed Bridge. `make demo` runs the whole flow on this machine; `make test` runs every check.
 SHELL := /bin/bash
 GO ?= go
-STATICCHECK_VERSION := v0.7.0
-STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
 # Lambda's provided.al2023 runtime on Graviton: a static arm64 binary named bootstrap.
 LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
@@ -14,17 +12,19 @@ LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags '-s -w'
 
 all: build test
 
-## test: vet, staticcheck and every test (unit, integration against kumo, end to end) with the race detector
-test: vet staticcheck unit
+## test: vet, staticcheck and every test (unit, integration against kumo, end to end) with the race
+## detector (it needs a C compiler); each step is announced and the end says what failed.
+## PKGS=./pkg/x/... narrows it to some packages.
+test:
+	@GO=$(GO) PKGS='$(PKGS)' scripts/test.sh
 
 vet:
 	$(GO) vet ./...
 
-$(STATICCHECK):
-	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-
-staticcheck: $(STATICCHECK)
-	$(STATICCHECK) ./...
+# staticcheck is pinned in go.mod (a tool directive), so GOBIN and any other
+# installed staticcheck play no part.
+staticcheck:
+	$(GO) tool staticcheck ./...
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -48,12 +48,15 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## demo: the whole flow on this machine (kumo, the NovaMed sandbox, both functions under the Lambda RIE); exits 0 only if it behaved
+## (V=1 shows the functions' logs)
 demo: devstack
-	bin/devstack demo
+	bin/devstack demo $(if $(V),-v)
 
-## local: the local stack, kept running; prints curl lines that work as printed
-local: devstack
-	bin/devstack local
+## local: the local stack, kept running; prints curl lines and the operator commands (bin/redrive
+## stats, peek, move with the exports they need), all working as printed. V=1 shows the functions'
+## logs; ADDR=127.0.0.1:3001 serves the webhooks on another port.
+local: devstack redrive
+	bin/devstack local $(if $(ADDR),-addr $(ADDR)) $(if $(V),-v)
 
 # The local stack links kumo and the AWS SDK: the first build takes minutes on
 # 2 cores, so it shows each package as it compiles.
@@ -69,16 +72,20 @@ sign-events:
 check-events:
 	$(GO) run ./cmd/sign-events -check
 
-## invoke-intake, invoke-dispatch: sam local invoke with the samples (EVENT=events/intake/<name>.json to choose;
-## ENV_VARS=<file> points the functions at a running `make local` stack, see docs/operations.md)
+## invoke-intake, invoke-dispatch: one sample through a function, as sam local invoke does
+## (EVENT=events/intake/<name>.json to choose). With sam and a running Docker engine, sam local
+## invoke; without them (or with RIE=1), the same bootstrap under the Lambda RIE against a local
+## stack started for the call. ENV_VARS=<file> (sam's --env-vars format) sets the environment
+## instead, e.g. the file `make local` prints; see docs/operations.md. Intake samples are signed
+## afresh into a temporary copy: events/ is never rewritten.
 EVENT_INTAKE ?= events/intake/fhir-patient.json
 EVENT_DISPATCH ?= events/dispatch/batch.json
-SAM_ENV = $(if $(ENV_VARS),--env-vars $(ENV_VARS),)
-invoke-intake: sign-events
-	sam build && sam local invoke IntakeFunction -e $(EVENT_INTAKE) $(SAM_ENV)
+INVOKE_FLAGS = $(if $(ENV_VARS),-env-vars $(ENV_VARS)) $(if $(RIE),-rie)
+invoke-intake:
+	$(GO) run ./cmd/invoke -function IntakeFunction -event $(if $(EVENT),$(EVENT),$(EVENT_INTAKE)) $(INVOKE_FLAGS)
 
 invoke-dispatch:
-	sam build && sam local invoke DispatchFunction -e $(EVENT_DISPATCH) $(SAM_ENV)
+	$(GO) run ./cmd/invoke -function DispatchFunction -event $(if $(EVENT),$(EVENT),$(EVENT_DISPATCH)) $(INVOKE_FLAGS)
 
 ## deploy-dev, deploy-prod: build with SAM and deploy (prod shows its change set and asks)
 deploy-dev:

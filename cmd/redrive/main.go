@@ -47,6 +47,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "redrive: AWS configuration: %v\n", err)
 		return 1
 	}
+	if cfg.Region == "" {
+		// With AWS_ENDPOINT_URL set the SDK would go ahead and fail later
+		// as a transport error.
+		fmt.Fprintln(stderr, redrive.ErrNoRegion)
+		return 1
+	}
 	ddb := awsclients.NewDynamoDB(cfg)
 	clients := redrive.Clients{
 		SQS:    sqs.NewFromConfig(cfg),

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
 
@@ -95,4 +97,53 @@ func TestRunExitCodes(t *testing.T) {
 			require.Contains(t, errOut, tt.stderr)
 		})
 	}
+}
+
+// TestRunSaysWhatIsMissing: a missing region, missing credentials, and an
+// endpoint that is down or is not SQS each get their own message, not one
+// "transport" for all.
+func TestRunSaysWhatIsMissing(t *testing.T) {
+	dlq, _, _ := setup(t)
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close() // nothing listens there any more
+	notSQS := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(notSQS.Close)
+
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no region", map[string]string{"AWS_REGION": "", "AWS_DEFAULT_REGION": ""}, "no AWS region: set AWS_REGION"},
+		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_EC2_METADATA_DISABLED": "true"},
+			"ReceiveMessage: no credentials (no AWS credentials found"},
+		{"endpoint down", map[string]string{"AWS_ENDPOINT_URL": downURL}, "ReceiveMessage: connection refused (nothing listens at the endpoint"},
+		{"endpoint not SQS", map[string]string{"AWS_ENDPOINT_URL": notSQS.URL}, "ReceiveMessage: not an SQS answer (the endpoint answered, but not as SQS"},
+		{"host unknown", map[string]string{"AWS_ENDPOINT_URL": "http://no-such-host.invalid"}, "ReceiveMessage: host not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			code, out, errOut := runCmd("stats", "--dlq", dlq, "--wait", "0s")
+			require.Equal(t, 1, code)
+			require.Empty(t, out)
+			require.Contains(t, errOut, tt.want)
+			require.NotContains(t, errOut, ": transport")
+		})
+	}
+}
+
+func TestRunRefusesAnUnknownErrorClass(t *testing.T) {
+	dlq, target, _ := setup(t)
+	for _, class := range []string{"held", "update", "permanent", "none"} {
+		code, _, errOut := runCmd("move", "--dlq", dlq, "--to", target, "--wait", "0s", "--dry-run", "--allow-any-target", "--error-class", class)
+		require.Equal(t, 0, code, "%s: %s", class, errOut)
+	}
+	code, out, errOut := runCmd("move", "--dlq", dlq, "--to", target, "--wait", "0s", "--dry-run", "--allow-any-target", "--error-class", "exhuasted")
+	require.Equal(t, 2, code)
+	require.Empty(t, out)
+	require.Contains(t, errOut, "unknown --error-class; the classes are permanent, exhausted, malformed, unconfirmed, guard, held, update, none")
 }

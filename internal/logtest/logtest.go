@@ -1,5 +1,6 @@
 // Package logtest holds what tests need to read the logs of code that logs
-// from several goroutines at once.
+// from several goroutines at once, and to look for a value in them without
+// finding it by chance.
 package logtest
 
 import (

@@ -25,3 +25,32 @@ func TestBufferKeepsConcurrentWritesWhole(t *testing.T) {
 		}
 	}
 }
+
+func TestContainsValue(t *testing.T) {
+	cases := []struct {
+		s, v string
+		want bool
+	}{
+		{`{"zip":"97201"}`, "97201", true},
+		{`{"msg":"zip 97201 refused"}`, "97201", true},
+		{`97201`, "97201", true},
+		// Inside a nanosecond timestamp, a UUID or a longer number: chance.
+		{`{"time":"2026-12-01T05:02:13.222197201Z"}`, "97201", false},
+		{`{"time":"2026-12-01T05:02:13.97201Z"}`, "97201", false},
+		{`request 3f97201a-9b7d-4c8e`, "97201", false},
+		{`size 1972010`, "97201", false},
+		// Found after a chance occurrence on the same line.
+		{`t=05.197201 zip=97201`, "97201", true},
+		{`born 1962-06-23.`, "1962-06-23", true},
+		{`id 11962-06-230`, "1962-06-23", false},
+		// Values with letters are looked for anywhere, ignoring case.
+		{`{"name":"xTURINGx"}`, "Turing", true},
+		{`{"name":"Hopper"}`, "Turing", false},
+		{`anything`, "", false},
+	}
+	for _, c := range cases {
+		if got := ContainsValue(c.s, c.v); got != c.want {
+			t.Errorf("ContainsValue(%q, %q) = %v, want %v", c.s, c.v, got, c.want)
+		}
+	}
+}

@@ -24,7 +24,8 @@ type Binaries struct {
 }
 
 // Build compiles the emulator and both functions into dir, for this machine's
-// architecture (Lambda itself runs arm64; `make build` makes those), with the
+// operating system and architecture (Lambda itself runs linux/arm64; `make
+// build` makes those), with the
 // same flags as the Lambda build. Progress lines go to progress.
 func Build(ctx context.Context, dir string, progress io.Writer) (Binaries, error) {
 	b := Binaries{
@@ -40,7 +41,7 @@ func Build(ctx context.Context, dir string, progress io.Writer) (Binaries, error
 	for _, s := range steps {
 		fmt.Fprintf(progress, "building %s...\n", s.what)
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", s.out, s.pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
 		cmd.Stdout = progress
 		cmd.Stderr = progress
 		if err := cmd.Run(); err != nil {

@@ -86,38 +86,3 @@ func fictionalPhone(v string) bool {
 	n := len(digits)
 	return n >= 7 && string(digits[n-7:n-2]) == "55501"
 }
-
-// LogHoldsValue reports whether a canary appears in log text. A canary that
-// is only digits (a ZIP, a birth year's digits) counts only where no digit,
-// colon or dot touches it: log lines are full of digit runs (nanosecond
-// timestamps, latencies, ports) that contain any five digits by chance,
-// which is not a leak, while a leaked value stands on its own ("97201",
-// "zip 97201"). Other canaries count wherever they appear, case folded.
-func LogHoldsValue(logText, canary string) bool {
-	logText, canary = strings.ToLower(logText), strings.ToLower(canary)
-	if !allDigitRunes(canary) {
-		return strings.Contains(logText, canary)
-	}
-	for i := 0; ; {
-		j := strings.Index(logText[i:], canary)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(canary)
-		before := start == 0 || strings.IndexByte("0123456789:.", logText[start-1]) < 0
-		after := end == len(logText) || strings.IndexByte("0123456789.", logText[end]) < 0
-		if before && after {
-			return true
-		}
-		i = start + 1
-	}
-}
-
-func allDigitRunes(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
-}

@@ -8,19 +8,23 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/novamed/bridge/pkg/samples"
 )
 
 const usage = `usage:
-  devstack demo                         build, start the local stack, post the samples, report, stop
-  devstack local [-addr 127.0.0.1:3000] build and start the local stack; print curl lines; Ctrl-C stops it
-  devstack sign -source NAME -body FILE print curl arguments that sign FILE as local source NAME
-  devstack cost [-n 200]                post N webhooks through the local stack; print the AWS work per webhook and its cost
+  devstack demo                          build, start the local stack, post the samples, report, stop
+  devstack local [-addr 127.0.0.1:3000] [-v]
+                                         build and start the local stack; print curl lines and the
+                                         operator commands; Ctrl-C stops it (-v: the functions' logs)
+  devstack sign -source NAME -body FILE [-url http://127.0.0.1:3000]
+                                         print curl arguments that sign FILE as local source NAME
+                                         (with -url: the whole curl line for the front at that URL)
+  devstack cost [-n 200]                 post N webhooks through the local stack; print the AWS work per webhook and its cost
 `
 
 // RunCLI runs the devstack command.
@@ -28,38 +32,64 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(args) == 0 {
 		args = []string{"demo"}
 	}
-	root, err := DefaultRoot()
-	if err != nil {
-		return err
+	// -h on a subcommand prints the usage and its flags (to stdout: asked
+	// for) and is no error; a bad flag is, on stderr. The module root is
+	// looked for only then, so -h works anywhere.
+	var root string
+	parse := func(fs *flag.FlagSet, args []string) (bool, error) {
+		fs.SetOutput(stderr)
+		if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+			fs.SetOutput(stdout)
+			fs.Usage = func() {
+				fmt.Fprintf(stdout, "%s\nflags of devstack %s:\n", usage, fs.Name())
+				fs.PrintDefaults()
+			}
+		}
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		if err == nil {
+			root, err = DefaultRoot()
+		}
+		return false, err
 	}
 	switch args[0] {
 	case "demo":
-		return Demo(ctx, DemoOptions{Root: root, Out: stdout})
-	case "local":
-		fs := flag.NewFlagSet("local", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		addr := fs.String("addr", "127.0.0.1:3000", "address of the webhook front (loopback only)")
+		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 		verbose := fs.Bool("v", false, "show the functions' logs")
-		if err := fs.Parse(args[1:]); err != nil {
+		if help, err := parse(fs, args[1:]); help || err != nil {
 			return err
 		}
-		logs := io.Discard
+		o := DemoOptions{Root: root, Out: stdout}
 		if *verbose {
-			logs = stderr
+			o.Logs = stderr
 		}
-		return Local(ctx, root, *addr, stdout, logs)
+		return Demo(ctx, o)
+	case "local":
+		fs := flag.NewFlagSet("local", flag.ContinueOnError)
+		addr := fs.String("addr", DefaultFrontAddr, "address of the webhook front (loopback only)")
+		verbose := fs.Bool("v", false, "show the functions' logs")
+		if help, err := parse(fs, args[1:]); help || err != nil {
+			return err
+		}
+		o := LocalOptions{Root: root, Addr: *addr, Out: stdout, Logs: io.Discard}
+		if *verbose {
+			o.Logs, o.Verbose = stderr, true
+		}
+		return Local(ctx, o)
 	case "sign":
 		fs := flag.NewFlagSet("sign", flag.ContinueOnError)
-		fs.SetOutput(stderr)
 		name := fs.String("source", "", "local source name (events/sources/NAME.json)")
 		file := fs.String("body", "", "file holding the exact body to send")
-		if err := fs.Parse(args[1:]); err != nil {
+		front := fs.String("url", "", "the local stack's webhook front: print the whole curl line")
+		if help, err := parse(fs, args[1:]); help || err != nil {
 			return err
 		}
 		if *name == "" || *file == "" {
 			return errors.New("sign needs -source and -body")
 		}
-		return Sign(root, *name, *file, stdout)
+		return Sign(root, *name, *file, *front, stdout)
 	case "cost":
 		return runCost(ctx, root, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -71,8 +101,9 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 }
 
-// Sign prints curl arguments carrying the signature headers for body.
-func Sign(root, name, file string, out io.Writer) error {
+// Sign prints curl arguments carrying the signature headers for body or,
+// given the front's URL, the whole curl line.
+func Sign(root, name, file, frontURL string, out io.Writer) error {
 	sources, err := LoadLocalSources(root)
 	if err != nil {
 		return err
@@ -89,8 +120,25 @@ func Sign(root, name, file string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.WriteString(out, curlHeaders(headers)+"\n")
+	line := curlHeaders(headers)
+	if frontURL != "" {
+		abs, err := filepath.Abs(file)
+		if err != nil {
+			return err
+		}
+		line = curlLine(frontURL, name+withQuery(samples.Query(src)), "application/json", headers, abs)
+	}
+	_, err = io.WriteString(out, line+"\n")
 	return err
+}
+
+// curlLine is a curl command that posts the file at path to the front as
+// source (with a Jotform-style query when the source takes one), with the
+// content type and the signature headers, and prints the HTTP status after
+// the answer.
+func curlLine(frontURL, sourceAndQuery, contentType string, headers map[string]string, path string) string {
+	return fmt.Sprintf("curl -sS -w '\\nHTTP %%{http_code}\\n' '%s/webhooks/%s' -H 'content-type: %s' %s --data-binary @%s",
+		strings.TrimRight(frontURL, "/"), sourceAndQuery, contentType, curlHeaders(headers), path)
 }
 
 func curlHeaders(headers map[string]string) string {
@@ -107,65 +155,4 @@ func curlHeaders(headers map[string]string) string {
 		fmt.Fprintf(&b, "-H '%s: %s'", k, headers[k])
 	}
 	return b.String()
-}
-
-// Local starts the stack and keeps it running until ctx ends, printing curl
-// lines that work as printed.
-func Local(ctx context.Context, root, addr string, out, logs io.Writer) error {
-	dir, err := os.MkdirTemp("", "novamed-bridge-local-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	stack, sources, templates, err := startWithSamples(ctx, root, dir, out, Options{Name: "local-" + RandomName(), Logs: logs, FrontAddr: addr})
-	if err != nil {
-		return err
-	}
-	defer stack.Close()
-
-	fmt.Fprintf(out, "\nNovaMed Bridge is running locally.\n  webhooks:         %s/webhooks/<source>\n  NovaMed sandbox:  %s (Development; clinic %s)\n  local AWS (kumo): %s\n\n",
-		stack.FrontURL, stack.Sandbox.URL, stack.Sandbox.ClinicID(), aws.ToString(stack.AWS.BaseEndpoint))
-	fmt.Fprintln(out, "Try (Standard Webhooks signatures are valid for 5 minutes; `go run ./cmd/devstack sign -source NAME -body FILE` makes fresh ones):")
-	now := time.Now()
-	for _, t := range templates {
-		if t.Expect.Status != 202 || t.Base64 {
-			continue
-		}
-		src, ok := samples.Find(sources, t.Source)
-		if !ok {
-			continue
-		}
-		body, err := t.RawBody()
-		if err != nil {
-			return err
-		}
-		path := filepath.Join(dir, t.Name+".json")
-		if err := os.WriteFile(path, body, 0o600); err != nil {
-			return err
-		}
-		headers, err := samples.Sign(src, body, now)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "\n  # %s\n  curl -sS '%s/webhooks/%s%s' -H 'content-type: %s' %s --data-binary @%s\n",
-			t.Description, stack.FrontURL, t.Source, withQuery(samples.Query(src)),
-			curlContentType(t.Headers), curlHeaders(headers), path)
-	}
-	fmt.Fprintln(out, "\nCtrl-C stops the stack.")
-	ticker := time.NewTicker(5 * time.Second)
-	defer ticker.Stop()
-	last := -1
-	for {
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(out, "\n== stopping")
-			return nil
-		case <-ticker.C:
-			n := len(stack.Sandbox.Patients()) + len(stack.Sandbox.Practitioners())
-			if n != last {
-				fmt.Fprintf(out, "   delivered to the sandbox so far: %d (canary hits: %d)\n", n, len(stack.Sandbox.Violations()))
-				last = n
-			}
-		}
-	}
 }

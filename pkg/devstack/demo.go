@@ -71,7 +71,9 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "   sample\tsource\tstatus\texpected\tanswer")
-	accepted, queued, held := 0, 0, 0
+	// accepted counts every webhook answered 202, the repeated one and the
+	// one carrying the refused record included.
+	accepted, queued, duplicates, held := 0, 0, 0, 0
 	var repeat *samples.Built
 	for i, b := range built {
 		resp, err := stack.Send(ctx, b.Event)
@@ -105,6 +107,9 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		fmt.Fprintf(tw, "   %s (sent again)\t%s\t%d\t202\t%s\n", repeat.Template.Name, repeat.Template.Source, resp.Status, trimmed(resp.Body))
 		if resp.Status != 202 || !body.Duplicate {
 			problem("a repeated event was not answered as a duplicate")
+		} else {
+			accepted++
+			duplicates++
 		}
 	}
 	_ = tw.Flush()
@@ -146,6 +151,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		if resp.Status != 202 {
 			problem("the refused record's webhook answered %d", resp.Status)
 		} else {
+			accepted++
 			queued++
 		}
 	}
@@ -193,7 +199,8 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	violations := stack.Sandbox.Violations()
 
 	fmt.Fprintln(out, "== report")
-	fmt.Fprintf(out, "   webhooks accepted:      %d (records queued: %d, all de-identified: stage dev)\n", accepted, queued)
+	fmt.Fprintf(out, "   webhooks accepted:      %d (%d of them a repeat, answered as a duplicate; records queued: %d, all de-identified: stage dev)\n",
+		accepted, duplicates, queued)
 	fmt.Fprintf(out, "   records held:           %d (NovaMed cannot take them as they stand: dead-lettered as held, de-identified; bin/redrive stats shows them)\n", held)
 	fmt.Fprintf(out, "   delivered to NovaMed:   %d (%d patients, %d practitioners)\n", delivered, len(patients), len(practitioners))
 	fmt.Fprintf(out, "   dead-lettered:          %d\n", dead.Total)

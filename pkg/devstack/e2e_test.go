@@ -120,7 +120,9 @@ func (e *e2e) assertNoPHI() {
 	assert.Empty(e.t, e.Sandbox.Violations(), "the Development sandbox received PHI")
 	logs := e.logs.String()
 	for i, c := range e.canaries {
-		assert.False(e.t, LogHoldsValue(logs, c), "canary #%d appears in the functions' logs", i)
+		// Whole values: a ZIP canary turns up inside a nanosecond
+		// timestamp or a request id by chance.
+		assert.False(e.t, logtest.ContainsValue(logs, c), "canary #%d appears in the functions' logs", i)
 	}
 }
 

@@ -3,7 +3,8 @@
 // Development environment, both bootstrap binaries under the AWS Lambda
 // Runtime Interface Emulator, an HTTP front that plays API Gateway and a
 // poller that plays Lambda's SQS event source mapping. `make demo`, `make
-// local` and the end-to-end tests all use it; everything listens on loopback.
+// local`, `make invoke-*` without Docker (Invoke) and the end-to-end tests all
+// use it; everything listens on loopback.
 package devstack
 
 import (
@@ -12,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +46,12 @@ import (
 // Region is the region every local client uses.
 const Region = "us-east-1"
 
+// ClinicID is the local sandbox's clinic. It is fixed, and made of letters
+// but for the UUID's version digit, because every record carries it and the
+// sandbox looks for the samples' PHI in every value it receives: a random
+// UUID holds a five-digit sample ZIP now and then, a leak that is not one.
+const ClinicID = "cafebabe-feed-4ead-beef-decafbadface"
+
 // Options configure a Stack. The zero value is a dev stack named "local".
 type Options struct {
 	// Name distinguishes stacks in one process: kumo keeps one store per
@@ -68,6 +76,10 @@ type Options struct {
 	// Meter, when set, counts the stack's AWS calls and log output (see
 	// Meter; `devstack cost`).
 	Meter *Meter
+	// FrontListener, when set, is the front's listener (FrontAddr is then
+	// unused): Local opens it before the build so a busy port is reported
+	// at once.
+	FrontListener net.Listener
 }
 
 // Stack is a running local bridge.
@@ -86,14 +98,18 @@ type Stack struct {
 	Poller   *Poller
 
 	// FrontURL is where webhooks are posted: FrontURL + "/webhooks/<source>".
-	FrontURL    string
+	FrontURL string
+	// Endpoint is the local AWS endpoint (AWS_ENDPOINT_URL): kumo behind a
+	// proxy that keeps the DLQ's RedriveAllowPolicy (see awsFront).
+	Endpoint    string
 	QueueURL    string
 	DLQURL      string
 	LedgerTable string
 	ParamPrefix string
 
+	env        []string // the functions' environment
 	kumo       *kumo.Server
-	awsURL     string // kumo, or the Meter in front of it
+	awsFront   *awsFront
 	front      *http.Server
 	stopPoller context.CancelFunc
 	pollerDone chan struct{}
@@ -131,15 +147,19 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}()
 
 	s.kumo = kumo.NewServer()
-	s.awsURL = s.kumo.URL
+	if s.awsFront, err = startAWSFront(s.kumo.URL); err != nil {
+		return s, fmt.Errorf("devstack: AWS endpoint: %w", err)
+	}
+	s.Endpoint = s.awsFront.URL
 	if opts.Meter != nil {
-		if s.awsURL, err = opts.Meter.start(s.kumo.URL); err != nil {
+		// The meter counts what reaches the endpoint, in front of it.
+		if s.Endpoint, err = opts.Meter.start(s.awsFront.URL); err != nil {
 			return s, err
 		}
 		opts.Logs = opts.Meter.wrapLogs(opts.Logs)
 	}
 	s.AWS, err = config.LoadDefaultConfig(ctx, config.WithRegion(Region),
-		config.WithBaseEndpoint(s.awsURL), config.WithCredentialsProvider(aws.AnonymousCredentials{}))
+		config.WithBaseEndpoint(s.Endpoint), config.WithCredentialsProvider(aws.AnonymousCredentials{}))
 	if err != nil {
 		return s, err
 	}
@@ -147,7 +167,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	s.SSM = ssm.NewFromConfig(s.AWS)
 	s.DynamoDB = awsclients.NewEmulatorDynamoDB(s.AWS)
 
-	s.Sandbox = novamedtest.New()
+	s.Sandbox = novamedtest.New(novamedtest.WithClinicID(ClinicID))
 	s.Sandbox.MarkDevelopment(append(opts.Canaries, ehrCanaries()...)...)
 	if s.EHR, opts.Sources, err = startEHR(opts.Sources); err != nil {
 		return s, err
@@ -164,6 +184,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 
 	env := s.functionEnv(opts)
+	s.env = env
 	s.Intake, err = StartFunction(ctx, FunctionConfig{Name: "intake", RIE: opts.Binaries.RIE, Bootstrap: opts.Binaries.Intake, Env: env, Timeout: 10 * time.Second, Logs: opts.Logs})
 	if err != nil {
 		return s, err
@@ -173,13 +194,15 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		return s, err
 	}
 
-	addr := opts.FrontAddr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return s, fmt.Errorf("devstack: front: %w", err)
+	l := opts.FrontListener
+	if l == nil {
+		addr := opts.FrontAddr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		if l, err = net.Listen("tcp", addr); err != nil {
+			return s, fmt.Errorf("devstack: front: %w", err)
+		}
 	}
 	s.FrontURL = "http://" + l.Addr().String()
 	s.front = &http.Server{Handler: &Front{Intake: s.Intake, Stage: "dev"}, ReadHeaderTimeout: 5 * time.Second}
@@ -187,7 +210,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 
 	s.Poller = &Poller{
 		SQS: s.SQS, QueueURL: s.QueueURL, Region: Region, Dispatch: s.Dispatch,
-		QueueARN:  "arn:aws:sqs:" + Region + ":000000000000:" + s.queueName("delivery"),
+		QueueARN:  s.QueueARN("delivery"),
 		BatchSize: 10, WaitTime: 1,
 	}
 	pctx, cancel := context.WithCancel(context.Background())
@@ -201,19 +224,30 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 
 func (s *Stack) queueName(role string) string { return "novamed-bridge-" + s.Name + "-" + role }
 
+// QueueARN is the ARN of one of the stack's queues ("delivery", "dlq"), as
+// kumo reports it.
+func (s *Stack) QueueARN(role string) string {
+	return "arn:aws:sqs:" + Region + ":000000000000:" + s.queueName(role)
+}
+
 // createQueues makes the delivery queue and its DLQ as template.yaml does:
 // redrive policy to the DLQ as a safety net behind dispatch's own
-// dead-lettering.
+// dead-lettering, and the DLQ's RedriveAllowPolicy naming the delivery queue
+// (kept by awsFront, as kumo drops it), so `redrive move` works locally as
+// it does in AWS.
 func (s *Stack) createQueues(ctx context.Context, maxReceive int) error {
 	dlq, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName:  aws.String(s.queueName("dlq")),
-		Attributes: map[string]string{"MessageRetentionPeriod": "1209600"},
+		QueueName: aws.String(s.queueName("dlq")),
+		Attributes: map[string]string{
+			"MessageRetentionPeriod": "1209600",
+			"RedriveAllowPolicy":     fmt.Sprintf(`{"redrivePermission":"byQueue","sourceQueueArns":[%q]}`, s.QueueARN("delivery")),
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("devstack: create DLQ: %w", err)
 	}
 	s.DLQURL = aws.ToString(dlq.QueueUrl)
-	dlqARN := "arn:aws:sqs:" + Region + ":000000000000:" + s.queueName("dlq")
+	dlqARN := s.QueueARN("dlq")
 	q, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName: aws.String(s.queueName("delivery")),
 		Attributes: map[string]string{
@@ -275,7 +309,7 @@ func (s *Stack) PutParameter(ctx context.Context, name, value string, secure boo
 func (s *Stack) functionEnv(opts Options) []string {
 	return []string{
 		"PATH=" + os.Getenv("PATH"),
-		"AWS_ENDPOINT_URL=" + s.awsURL,
+		"AWS_ENDPOINT_URL=" + s.Endpoint,
 		"AWS_REGION=" + Region,
 		"AWS_ACCESS_KEY_ID=local",
 		"AWS_SECRET_ACCESS_KEY=local",
@@ -290,6 +324,19 @@ func (s *Stack) functionEnv(opts Options) []string {
 		"BACKOFF_BASE=" + opts.BackoffBase.String(),
 		"BACKOFF_CAP=" + opts.BackoffCap.String(),
 	}
+}
+
+// EnvVars is the functions' environment as a `sam local invoke --env-vars`
+// file: make invoke-intake ENV_VARS=<file> runs a function alone against
+// this stack.
+func (s *Stack) EnvVars() ([]byte, error) {
+	vars := map[string]string{}
+	for _, kv := range s.env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "PATH" {
+			vars[k] = v
+		}
+	}
+	return json.MarshalIndent(map[string]map[string]string{"IntakeFunction": vars, "DispatchFunction": vars}, "", "  ")
 }
 
 // Response is what the front answered.
@@ -403,6 +450,9 @@ func (s *Stack) Close() {
 		}
 		if s.EHR != nil {
 			s.EHR.Close()
+		}
+		if s.awsFront != nil {
+			s.awsFront.close()
 		}
 		if s.kumo != nil {
 			s.kumo.Close()

@@ -77,7 +77,8 @@ Flags:
   --param-prefix P      peek: SSM prefix of pseudonym-key and clinic-id, e.g.
                         /novamed-bridge/dev
   --error-class C       move: only this class (permanent, exhausted, unconfirmed,
-                        malformed, guard, none)
+                        malformed, guard, held, update, none); any other is
+                        a usage error
   --error-code E        move: only this code (e.g. clinic_not_found)
   --max N               move: at most N messages (default: no limit)
   --rate R              move: at most R messages per second, above 0, at most

@@ -165,6 +165,8 @@ func (o *MoveOptions) validate(dlq string) error {
 		return fmt.Errorf("%w: --to is the dead-letter queue itself", ErrUsage)
 	case o.ErrorClass != "" && !queue.ValidSlug(o.ErrorClass):
 		return fmt.Errorf("%w: --error-class must be a slug of [a-z0-9_]", ErrUsage)
+	case o.ErrorClass != "" && !slices.Contains(ErrorClasses, o.ErrorClass):
+		return fmt.Errorf("%w: unknown --error-class; the classes are %s", ErrUsage, strings.Join(ErrorClasses, ", "))
 	case o.ErrorCode != "" && !queue.ValidSlug(o.ErrorCode):
 		return fmt.Errorf("%w: --error-code must be a slug of [a-z0-9_]", ErrUsage)
 	case o.Max < 0:

@@ -3,7 +3,9 @@ package redrive
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
@@ -36,6 +38,9 @@ var (
 	// ErrUsage: the command line or the options are wrong. The error says
 	// which flag or option, never a value that could be a secret.
 	ErrUsage = errors.New("redrive: usage")
+	// ErrNoRegion: the AWS configuration names no region.
+	ErrNoRegion = errors.New("redrive: no AWS region: set AWS_REGION (or use a profile with a region); " +
+		"for the local stack, paste the export line make local prints")
 )
 
 // AWSError is a failed AWS call. Its message names the operation and the
@@ -45,8 +50,9 @@ var (
 type AWSError struct {
 	// Op is the API operation, e.g. "SendMessage".
 	Op string
-	// Code is the AWS error code, or "transport" when no service answered,
-	// or the context's error.
+	// Code is the AWS error code; or, when no SQS answered, one of the
+	// Code constants (no credentials, an unreachable or wrong endpoint),
+	// "transport" for another failure, or the context's error.
 	Code string
 	// Err is the SDK error.
 	Err error
@@ -59,8 +65,30 @@ func (e *AWSError) Error() string {
 		msg += " (the queue does not exist: check the URL, the region and the endpoint)"
 	case unsupportedCodes[e.Code]:
 		msg += " (the endpoint does not support this operation)"
+	case hints[e.Code] != "":
+		msg += " (" + hints[e.Code] + ")"
 	}
 	return msg
+}
+
+// Codes of failures no service answered, or that no SQS answered.
+const (
+	CodeNoCredentials     = "no credentials"
+	CodeConnectionRefused = "connection refused"
+	CodeHostNotFound      = "host not found"
+	CodeTimeout           = "timeout"
+	CodeNotSQS            = "not an SQS answer"
+)
+
+// hints say what to check for the codes above. They name environment
+// variables, never their values.
+var hints = map[string]string{
+	CodeNoCredentials: "no AWS credentials found: set AWS_PROFILE (after aws sso login) or " +
+		"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; for the local stack, paste the export line make local prints",
+	CodeConnectionRefused: "nothing listens at the endpoint: check AWS_ENDPOINT_URL; for the local stack, is make local still running?",
+	CodeHostNotFound:      "the endpoint's host name does not resolve: check AWS_ENDPOINT_URL and AWS_REGION",
+	CodeTimeout:           "the endpoint did not answer in time: check AWS_ENDPOINT_URL and the network",
+	CodeNotSQS:            "the endpoint answered, but not as SQS: check AWS_ENDPOINT_URL (make local prints the local one)",
 }
 
 // Unwrap returns the SDK error.
@@ -103,6 +131,9 @@ func awsErr(op string, err error) error {
 	}
 	e := &AWSError{Op: op, Code: "transport", Err: err}
 	var apiErr smithy.APIError
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	var deserialize *smithy.DeserializationError
 	switch {
 	case errors.As(err, &apiErr):
 		e.Code = printableCode(apiErr.ErrorCode())
@@ -110,6 +141,18 @@ func awsErr(op string, err error) error {
 		e.Code = "canceled"
 	case errors.Is(err, context.DeadlineExceeded):
 		e.Code = "deadline exceeded"
+	case strings.Contains(err.Error(), "get identity: get credentials"):
+		// The SDK's credential chain found nothing; its errors are not
+		// typed, and say so in this one phrase.
+		e.Code = CodeNoCredentials
+	case errors.As(err, &dnsErr):
+		e.Code = CodeHostNotFound
+	case errors.Is(err, syscall.ECONNREFUSED):
+		e.Code = CodeConnectionRefused
+	case errors.As(err, &netErr) && netErr.Timeout():
+		e.Code = CodeTimeout
+	case errors.As(err, &deserialize):
+		e.Code = CodeNotSQS
 	}
 	return e
 }

@@ -24,7 +24,21 @@ const (
 	// without valid dead-letter attributes: one the queue's redrive policy
 	// moved after a crash or a timeout, or one written by something else.
 	ClassNone = "none"
+	// ClassHeld: dispatch holds the record back on purpose (another turn's
+	// work writes it); an operator moves it once the cause is gone.
+	ClassHeld = "held"
+	// ClassUpdate: a change to a record NovaMed already has (another
+	// turn's work writes it).
+	ClassUpdate = "update"
 )
+
+// ErrorClasses are the classes --error-class accepts: every class dispatch
+// writes, and ClassNone. Anything else is a usage error, never a filter
+// that silently matches nothing.
+var ErrorClasses = []string{
+	queue.ClassPermanent, queue.ClassExhausted, queue.ClassMalformed,
+	ClassUnconfirmed, ClassGuard, ClassHeld, ClassUpdate, ClassNone,
+}
 
 // Defaults of a Tool.
 const (
