@@ -20,10 +20,11 @@ func TestShapeChecksMatchTheirRegexps(t *testing.T) {
 		{regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`), validNovaMedID},
 		{regexp.MustCompile(`^[a-z0-9_]{1,64}$`), ValidSlug},
 		{regexp.MustCompile(`^[0-9a-f]{16}$`), validDigest},
+		{regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$`), ValidSource},
 	}
 	rapid.Check(t, func(t *rapid.T) {
 		s := rapid.OneOf(
-			rapid.StringMatching(`[A-Za-z0-9_\-]{0,66}`),
+			rapid.StringMatching(`[A-Za-z0-9_.\-]{0,66}`),
 			rapid.StringMatching(`[0-9a-gA-F]{15,17}`),
 			rapid.String(),
 		).Draw(t, "s")
