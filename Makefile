@@ -120,3 +120,8 @@ fuzz:
 	    rm -f $$log; \
 	  done; \
 	done
+
+## soak: the load test of issue 17 through the local stack (SOAK_ARGS="-n 5000 -c 50 -repeat 10 -fail 20 -kill"; see bin/devstack soak -h)
+SOAK_ARGS ?=
+soak: devstack
+	bin/devstack soak $(SOAK_ARGS)

@@ -21,6 +21,7 @@ const usage = `usage:
   devstack local [-addr 127.0.0.1:3000] build and start the local stack; print curl lines; Ctrl-C stops it
   devstack sign -source NAME -body FILE print curl arguments that sign FILE as local source NAME
   devstack cost [-n 200]                post N webhooks through the local stack; print the AWS work per webhook and its cost
+  devstack soak [-n 5000 -c 50 ...]     load with faults (NovaMed failures, lost answers, a killed dispatch); check nothing is lost (soak -h)
 `
 
 // RunCLI runs the devstack command.
@@ -62,6 +63,8 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return Sign(root, *name, *file, stdout)
 	case "cost":
 		return runCost(ctx, root, args[1:], stdout, stderr)
+	case "soak":
+		return runSoak(ctx, root, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err
