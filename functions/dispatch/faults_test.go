@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -36,21 +34,6 @@ func newFaultyEnv(t *testing.T) *faultyEnv {
 	require.NoError(t, err)
 	e.ledger = ledger.New(proxied.DynamoDB(), e.table, ledger.WithLease(LedgerLease), ledger.WithClock(e.clock.Now))
 	return &faultyEnv{env: e, faults: faults}
-}
-
-// release makes the messages a batch kept visible again at once, as their
-// backoff ending would.
-func (e *faultyEnv) release() {
-	e.t.Helper()
-	for {
-		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(e.queueURL), MaxNumberOfMessages: 10, VisibilityTimeout: 0,
-		})
-		require.NoError(e.t, err)
-		if len(out.Messages) == 0 {
-			return
-		}
-	}
 }
 
 // TestFaultSSMUnavailableAtColdStart: with SSM down before the first load,
