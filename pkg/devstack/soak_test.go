@@ -49,3 +49,13 @@ func TestSoakSmall(t *testing.T) {
 	assert.Zero(t, rep.SandboxCanaries)
 	assert.Zero(t, rep.LogCanaries)
 }
+
+// A canary counts in a log line as a token of its own, not inside a
+// longer run of letters and digits (a timestamp's nanoseconds).
+func TestCanaryWriterCountsTokensOnly(t *testing.T) {
+	w := NewSoakLogs([]string{"27514", "Ottoline"})
+	_, err := w.Write([]byte(`{"time":"2026-12-01T07:12:16.061827514Z","msg":"x"}` + "\n" +
+		`{"zip":"27514"}` + "\n" + `{"name":"ottoline quarterfield"}` + "\n" + `{"msg":"ottolines"}` + "\n" + `{"partial":"27514`))
+	require.NoError(t, err)
+	assert.Equal(t, 2, w.(*canaryWriter).hits, "the zip and the name; not the timestamp, the longer word or an unfinished line")
+}
