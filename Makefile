@@ -107,3 +107,28 @@ clean:
 redrive:
 	mkdir -p bin
 	$(GO) build -trimpath -o bin/redrive ./cmd/redrive
+
+# ---- evidence (issue 17): fuzzing and load ----
+
+.PHONY: fuzz soak
+
+## fuzz: every fuzz target of the repo for FUZZTIME each (Go's -fuzztime: 60s, or 10000000x
+## for ten million executions), one after another; prints each target's execution count
+FUZZTIME ?= 30s
+fuzz:
+	@set -euo pipefail; \
+	for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    log=$$(mktemp); \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1; then \
+	      cat $$log; rm -f $$log; echo "FAIL $$pkg $$target"; exit 1; fi; \
+	    execs=$$(grep -o 'execs: [0-9]*' $$log | tail -1 | cut -d' ' -f2 || true); \
+	    printf '%-52s %-28s execs %s\n' $${pkg#github.com/novamed/bridge/} $$target "$${execs:-?}"; \
+	    rm -f $$log; \
+	  done; \
+	done
+
+## soak: the load test of issue 17 through the local stack (SOAK_ARGS="-n 5000 -c 50 -repeat 10 -fail 20 -kill"; see bin/devstack soak -h)
+SOAK_ARGS ?=
+soak: devstack
+	bin/devstack soak $(SOAK_ARGS)

@@ -25,6 +25,7 @@ const usage = `usage:
                                          print curl arguments that sign FILE as local source NAME
                                          (with -url: the whole curl line for the front at that URL)
   devstack cost [-n 200]                 post N webhooks through the local stack; print the AWS work per webhook and its cost
+  devstack soak [-n 5000 -c 50 ...]      load with faults (NovaMed failures, lost answers, a killed dispatch); check nothing is lost (soak -h)
 `
 
 // RunCLI runs the devstack command.
@@ -92,6 +93,8 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return Sign(root, *name, *file, *front, stdout)
 	case "cost":
 		return runCost(ctx, root, args[1:], stdout, stderr)
+	case "soak":
+		return runSoak(ctx, root, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err

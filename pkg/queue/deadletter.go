@@ -3,7 +3,6 @@ package queue
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -45,8 +44,21 @@ const (
 	ClassUpdate = "update"
 )
 
-// novamedIDRE is the shape of a NovaMed id (a UUID in practice).
-var novamedIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+// validNovaMedID: the shape of a NovaMed id (a UUID in practice),
+// ^[A-Za-z0-9_-]{1,64}$.
+// It is checked by hand: a regexp with a counted repetition costs its
+// compilation at every cold start, for a field most invocations never read.
+func validNovaMedID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Bounds of the fields attribute.
 const (
@@ -62,13 +74,21 @@ func invalidAttr(name, reason string) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidAttributes, name, reason)
 }
 
-// slugRE is the only shape an error class or code may have, so no free text
-// (NovaMed's message, which may quote the record) can become an attribute.
-var slugRE = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
-
 // ValidSlug reports whether s can be an error class or code: 1 to 64 of
-// [a-z0-9_].
-func ValidSlug(s string) bool { return slugRE.MatchString(s) }
+// [a-z0-9_]. It is the only shape they may have, so no free text (NovaMed's
+// message, which may quote the record) can become an attribute. Checked by
+// hand for the reason validNovaMedID is.
+func ValidSlug(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // MaxAttempts bounds DLQAttributes.Attempts, a sanity limit far above any
 // queue's maxReceiveCount.
@@ -110,7 +130,7 @@ func (a DLQAttributes) Validate() error {
 		return invalidAttr(AttrFailedAt, "required")
 	case len(a.Fields) > MaxAttrFields:
 		return invalidAttr(AttrFields, "too many")
-	case a.NovaMedID != "" && !novamedIDRE.MatchString(a.NovaMedID):
+	case a.NovaMedID != "" && !validNovaMedID(a.NovaMedID):
 		return invalidAttr(AttrNovaMedID, "not an id")
 	}
 	size := 0

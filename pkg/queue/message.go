@@ -320,7 +320,19 @@ var knownKeys = map[string]bool{
 	"digests": true,
 }
 
-var digestRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
+// validDigest reports whether v is 16 lower-case hex digits (a FieldDigests
+// value), checked by hand: it runs for every field of every message.
+func validDigest(v string) bool {
+	if len(v) != 16 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // validDigests accepts at most 32 digests keyed by field-name slugs.
 func validDigests(d map[string]string) bool {
@@ -328,7 +340,7 @@ func validDigests(d map[string]string) bool {
 		return false
 	}
 	for k, v := range d {
-		if !ValidSlug(k) || !digestRE.MatchString(v) {
+		if !ValidSlug(k) || !validDigest(v) {
 			return false
 		}
 	}
@@ -479,10 +491,21 @@ func (m Message) GoString() string { return m.String() }
 // Format keeps the record out of every fmt verb, %+v and %#v included.
 func (m Message) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(m.String())) }
 
-// sourceRE is what a source name may look like: it appears in attributes,
-// ids, DynamoDB keys and logs.
-var sourceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$`)
-
 // ValidSource reports whether s is usable as a source name: 1 to 64 ASCII
-// letters, digits, '_', '.' or '-', starting with a letter or digit.
-func ValidSource(s string) bool { return sourceRE.MatchString(s) }
+// letters, digits, '_', '.' or '-', starting with a letter or digit. A
+// source name appears in attributes, ids, DynamoDB keys and logs. Checked by
+// hand: it runs for every message, and a regexp with a counted repetition
+// costs a compilation at every cold start.
+func ValidSource(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,509 @@
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/novamed/bridge/pkg/delivery"
+	"github.com/novamed/bridge/pkg/queue"
+	"github.com/novamed/bridge/pkg/samples"
+)
+
+// SoakOptions shape a soak (issue 17, "Load"): N signed webhooks from
+// Concurrency senders mixing every accepted sample, RepeatPct of them
+// byte-for-byte repeats of an earlier one, while the NovaMed sandbox fails
+// FailPct of its calls (503, 429 and 500 in turn), answers after Latency
+// and loses DropAfterCreate answers after creating the record; with Kill,
+// the dispatch bootstrap is killed once in the middle of a batch.
+type SoakOptions struct {
+	N, Concurrency  int
+	RepeatPct       int
+	FailPct         int
+	Latency         time.Duration
+	DropAfterCreate int
+	Kill            bool
+	Seed            uint64
+	// Drain bounds the wait for the queue to empty after the last webhook
+	// (a killed dispatch leaves its claims for the ledger lease, 2 min).
+	Drain time.Duration
+}
+
+// SoakReport is what a soak measured and checked.
+type SoakReport struct {
+	Webhooks, Repeats, Duplicates, Refused               int
+	Accepted, Delivered, Held, DeadLettered, Unconfirmed int
+	SecondCharts, SandboxCanaries, LogCanaries, Killed   int
+	DeadLetterClasses                                    map[string]int
+	P50, P99, Duration                                   time.Duration
+	// Sending is how long the senders took to have every webhook answered.
+	Sending          time.Duration
+	RecordsPerSecond float64
+	Balanced         bool
+}
+
+// OK reports whether the soak's invariants hold: every accepted record
+// has one outcome, no person has a second chart, no canary reached the
+// Development sandbox or a log line.
+func (r SoakReport) OK() bool {
+	return r.Balanced && r.SecondCharts == 0 && r.SandboxCanaries == 0 && r.LogCanaries == 0 && r.Refused == 0
+}
+
+// Print writes the report.
+func (r SoakReport) Print(w io.Writer) {
+	fmt.Fprintf(w, "webhooks %d (repeats %d, answered duplicate %d, refused %d), dispatch killed %d time(s)\n",
+		r.Webhooks, r.Repeats, r.Duplicates, r.Refused, r.Killed)
+	fmt.Fprintf(w, "accepted %d = delivered %d + held %d + dead-lettered %d + unconfirmed %d: %v\n",
+		r.Accepted, r.Delivered, r.Held, r.DeadLettered, r.Unconfirmed, r.Balanced)
+	classes := make([]string, 0, len(r.DeadLetterClasses))
+	for c := range r.DeadLetterClasses {
+		classes = append(classes, fmt.Sprintf("%s %d", c, r.DeadLetterClasses[c]))
+	}
+	slices.Sort(classes)
+	fmt.Fprintf(w, "dead letters by class: %s\n", strings.Join(classes, ", "))
+	fmt.Fprintf(w, "second charts at the sandbox %d, canaries at the Development sandbox %d, in log lines %d\n",
+		r.SecondCharts, r.SandboxCanaries, r.LogCanaries)
+	fmt.Fprintf(w, "intake latency p50 %v p99 %v; webhooks answered in %v (%.0f/s); %.0f records/s end to end; duration %v\n",
+		r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Sending.Round(time.Millisecond),
+		float64(r.Webhooks)/r.Sending.Seconds(), r.RecordsPerSecond, r.Duration.Round(time.Millisecond))
+}
+
+// canaryWriter counts the log lines holding a canary, case-insensitively,
+// without keeping the logs.
+type canaryWriter struct {
+	mu       sync.Mutex
+	canaries []string
+	partial  []byte
+	hits     int
+}
+
+func (c *canaryWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.partial = append(c.partial, p...)
+	for {
+		i := slices.Index(c.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := strings.ToLower(string(c.partial[:i]))
+		for _, can := range c.canaries {
+			if containsToken(line, can) {
+				c.hits++
+				break
+			}
+		}
+		c.partial = c.partial[i+1:]
+	}
+}
+
+// containsToken reports whether can occurs in line not inside a longer run
+// of letters and digits: a five-digit canary (a ZIP code) inside a
+// nanosecond timestamp is not a leak; the value in a JSON string is.
+func containsToken(line, can string) bool {
+	for from := 0; ; {
+		i := strings.Index(line[from:], can)
+		if i < 0 {
+			return false
+		}
+		i += from
+		end := i + len(can)
+		if (i == 0 || !isAlnum(line[i-1])) && (end == len(line) || !isAlnum(line[end])) {
+			return true
+		}
+		from = i + 1
+	}
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// Soak runs a soak against a running stack. logs must be the stack's
+// Options.Logs, a *canaryWriter from NewSoakLogs.
+func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Source, templates []samples.Template, o SoakOptions) (SoakReport, error) {
+	cw, ok := logs.(*canaryWriter)
+	if !ok {
+		return SoakReport{}, errors.New("soak: the stack's logs must come from NewSoakLogs")
+	}
+	var accepted []samples.Template
+	for _, t := range templates {
+		if t.Expect.Status == http.StatusAccepted {
+			accepted = append(accepted, t)
+		}
+	}
+	if len(accepted) == 0 || o.N <= 0 || o.Concurrency <= 0 {
+		return SoakReport{}, errors.New("soak: nothing to send")
+	}
+	rep := SoakReport{DeadLetterClasses: map[string]int{}}
+	// Every accepted sample once, without faults: several samples carry the
+	// same person from different sources (a subject is scoped to its
+	// source), so the charts they make are the baseline a second chart is
+	// counted against.
+	first := map[string]events.APIGatewayV2HTTPRequest{}
+	for i, t := range accepted {
+		ev, err := soakEvent(t, sources, -1-i)
+		if err != nil {
+			return rep, err
+		}
+		first[t.Name] = ev
+		status, body, _, err := sendRetrying(ctx, s, ev)
+		if err != nil {
+			return rep, err
+		}
+		if status != http.StatusAccepted {
+			rep.Refused++
+			continue
+		}
+		rep.Webhooks++
+		rep.Accepted += acceptedRecords(body, &rep)
+	}
+	if err := s.WaitDrained(ctx, time.Minute); err != nil {
+		return rep, err
+	}
+	baseline := s.Sandbox.Duplicates()
+
+	rng := rand.New(rand.NewPCG(o.Seed, 1))
+	evs := make([]events.APIGatewayV2HTTPRequest, o.N)
+	repeats := 0
+	for i := range evs {
+		if i > 0 && rng.IntN(100) < o.RepeatPct {
+			evs[i] = evs[rng.IntN(i)]
+			repeats++
+			continue
+		}
+		t := accepted[i%len(accepted)]
+		if subjectless[t.Name] {
+			evs[i] = first[t.Name] // the sender's retry of it
+			continue
+		}
+		ev, err := soakEvent(t, sources, i)
+		if err != nil {
+			return SoakReport{}, err
+		}
+		evs[i] = ev
+	}
+
+	s.Sandbox.SetLatency(o.Latency)
+	s.Sandbox.DropAfterCreate(o.DropAfterCreate)
+	stopFaults := make(chan struct{})
+	var faults sync.WaitGroup
+	faults.Go(func() { rotateFailures(s, float64(o.FailPct)/100, stopFaults) })
+
+	var (
+		next      atomic.Int64
+		mu        sync.Mutex
+		latencies []time.Duration
+		senders   sync.WaitGroup
+		killOnce  sync.Once
+		killAt    = int64(o.N / 3)
+		sendErr   error
+	)
+	rep.Webhooks += o.N
+	rep.Repeats = repeats
+	start := time.Now()
+	for range o.Concurrency {
+		senders.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(o.N) {
+					return
+				}
+				if o.Kill && i == killAt {
+					killOnce.Do(func() {
+						if killBootstrap(s.Dispatch) {
+							mu.Lock()
+							rep.Killed++
+							mu.Unlock()
+						}
+					})
+				}
+				status, body, took, err := sendRetrying(ctx, s, evs[i])
+				mu.Lock()
+				latencies = append(latencies, took)
+				switch {
+				case err != nil:
+					sendErr = err
+				case status != http.StatusAccepted:
+					rep.Refused++
+				default:
+					rep.Accepted += acceptedRecords(body, &rep)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	senders.Wait()
+	rep.Sending = time.Since(start)
+	if sendErr != nil {
+		close(stopFaults)
+		return rep, sendErr
+	}
+	drain := o.Drain
+	if drain == 0 {
+		drain = 5 * time.Minute
+	}
+	err := s.WaitDrained(ctx, drain)
+	rep.Duration = time.Since(start)
+	close(stopFaults)
+	faults.Wait()
+	if err != nil {
+		return rep, err
+	}
+
+	slices.Sort(latencies)
+	rep.P50 = latencies[len(latencies)/2]
+	rep.P99 = latencies[min(len(latencies)-1, len(latencies)*99/100)]
+	if rep.Delivered, err = deliveredRecords(ctx, s); err != nil {
+		return rep, err
+	}
+	if err := countDeadLetters(ctx, s, &rep); err != nil {
+		return rep, err
+	}
+	rep.RecordsPerSecond = float64(rep.Accepted) / rep.Duration.Seconds()
+	rep.Balanced = rep.Accepted == rep.Delivered+rep.Held+rep.DeadLettered+rep.Unconfirmed
+	rep.SecondCharts = s.Sandbox.Duplicates() - baseline
+	rep.SandboxCanaries = len(s.Sandbox.Violations())
+	cw.mu.Lock()
+	rep.LogCanaries = cw.hits
+	cw.mu.Unlock()
+	return rep, nil
+}
+
+// acceptedRecords reads intake's 202 answer: the records it accepted
+// (held ones included), none for a duplicate.
+func acceptedRecords(body []byte, rep *SoakReport) int {
+	var a struct {
+		Records   int  `json:"records"`
+		Duplicate bool `json:"duplicate"`
+	}
+	_ = json.Unmarshal(body, &a)
+	if a.Duplicate {
+		rep.Duplicates++
+	}
+	return a.Records
+}
+
+// NewSoakLogs returns the writer for a soaked stack's Options.Logs: it
+// counts the log lines that hold one of canaries.
+func NewSoakLogs(canaries []string) io.Writer {
+	lower := make([]string, len(canaries))
+	for i, c := range canaries {
+		lower[i] = strings.ToLower(c)
+	}
+	return &canaryWriter{canaries: lower}
+}
+
+// subjectless are the samples whose records name no person (the bundle's
+// entries carry no id): sent again as a new event, they are new charts by
+// design (pkg/ledger, "Subjects"), so the soak only repeats them as
+// their sender's retries.
+var subjectless = map[string]bool{"fhir-bundle": true}
+
+// soakEvent makes webhook i from tpl: a FHIR Patient becomes a person of
+// its own (id, family name, email), so new people make new charts; other
+// samples keep their body (a form's event id is its body's hash, so they
+// are the sender's retries) with an event id of their own.
+func soakEvent(tpl samples.Template, sources []samples.Source, i int) (events.APIGatewayV2HTTPRequest, error) {
+	if tpl.Name == "fhir-patient" {
+		var body map[string]any
+		if err := json.Unmarshal(tpl.Body, &body); err != nil {
+			return events.APIGatewayV2HTTPRequest{}, err
+		}
+		body["id"] = fmt.Sprintf("soak-%d", i)
+		body["name"] = []any{map[string]any{"family": fmt.Sprintf("Soakfamily%d", i), "given": []any{"Ottoline"}}}
+		body["telecom"] = []any{map[string]any{"system": "email", "value": fmt.Sprintf("soak%d@mailbox.example", i)}}
+		b, err := json.Marshal(body)
+		if err != nil {
+			return events.APIGatewayV2HTTPRequest{}, err
+		}
+		tpl.Body = b
+	}
+	tpl.EventID = fmt.Sprintf("msg_soak_%s_%d", tpl.Name, i)
+	return tpl.Event(sources, time.Now())
+}
+
+// sendRetrying posts ev as a sender does: a 503 (or 429) is retried after
+// a short pause, up to ten attempts. It returns the last answer and the
+// time of the whole exchange.
+func sendRetrying(ctx context.Context, s *Stack, ev events.APIGatewayV2HTTPRequest) (int, []byte, time.Duration, error) {
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		resp, err := s.Send(ctx, ev)
+		if err != nil {
+			return 0, nil, time.Since(start), err
+		}
+		if (resp.Status != http.StatusServiceUnavailable && resp.Status != http.StatusTooManyRequests) || attempt == 9 {
+			return resp.Status, resp.Body, time.Since(start), nil
+		}
+		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+	}
+}
+
+// rotateFailures makes the sandbox fail a fraction of calls, the status
+// turning among 503, 429 and 500 every 200 ms, until stop closes.
+func rotateFailures(s *Stack, fraction float64, stop <-chan struct{}) {
+	statuses := []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusInternalServerError}
+	for i := 0; ; i++ {
+		s.Sandbox.FailFraction(fraction, statuses[i%len(statuses)])
+		select {
+		case <-stop:
+			s.Sandbox.FailFraction(0, 0)
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// killBootstrap SIGKILLs the bootstrap process the emulator runs for f
+// (not the emulator): Lambda's execution environment dying mid-batch. The
+// emulator starts a new one for the next invocation.
+func killBootstrap(f *Function) bool {
+	if f.cmd.Process == nil {
+		return false
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", f.cmd.Process.Pid))
+	killed := false
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, field := range strings.Fields(string(data)) {
+			var pid int
+			if _, err := fmt.Sscan(field, &pid); err == nil && pid > 0 && syscall.Kill(pid, syscall.SIGKILL) == nil {
+				killed = true
+			}
+		}
+	}
+	return killed
+}
+
+// deliveredRecords counts the ledger's record items in state delivered.
+func deliveredRecords(ctx context.Context, s *Stack) (int, error) {
+	n := 0
+	var start map[string]types.AttributeValue
+	for {
+		out, err := s.DynamoDB.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.LedgerTable), ExclusiveStartKey: start})
+		if err != nil {
+			return 0, err
+		}
+		for _, item := range out.Items {
+			pk, _ := item["pk"].(*types.AttributeValueMemberS)
+			st, _ := item["state"].(*types.AttributeValueMemberS)
+			if pk != nil && st != nil && strings.HasPrefix(pk.Value, "record#") && st.Value == "delivered" {
+				n++
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return n, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
+// countDeadLetters reads every message of the DLQ and counts them by class.
+func countDeadLetters(ctx context.Context, s *Stack, rep *SoakReport) error {
+	for empty := 0; empty < 2; {
+		out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(s.DLQURL), MaxNumberOfMessages: 10, MessageAttributeNames: []string{"All"}, VisibilityTimeout: 600,
+		})
+		if err != nil {
+			return err
+		}
+		if len(out.Messages) == 0 {
+			empty++
+			continue
+		}
+		empty = 0
+		for _, m := range out.Messages {
+			a, err := queue.ParseDLQAttributes(m.MessageAttributes)
+			if err != nil {
+				return err
+			}
+			rep.DeadLetterClasses[a.ErrorClass]++
+			switch a.ErrorClass {
+			case queue.ClassHeld:
+				rep.Held++
+			case delivery.ClassUnconfirmed:
+				rep.Unconfirmed++
+			default:
+				rep.DeadLettered++
+			}
+		}
+	}
+	return nil
+}
+
+// runSoak is `devstack soak`.
+func runSoak(ctx context.Context, root string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := SoakOptions{}
+	fs.IntVar(&o.N, "n", 5000, "webhooks")
+	fs.IntVar(&o.Concurrency, "c", 50, "concurrent senders")
+	fs.IntVar(&o.RepeatPct, "repeat", 10, "percent of webhooks that repeat an earlier one byte for byte")
+	fs.IntVar(&o.FailPct, "fail", 20, "percent of NovaMed calls answered 503, 429 or 500")
+	fs.DurationVar(&o.Latency, "latency", 20*time.Millisecond, "latency the NovaMed sandbox adds")
+	fs.IntVar(&o.DropAfterCreate, "drop", 5, "NovaMed answers lost after the record was created")
+	fs.BoolVar(&o.Kill, "kill", true, "kill the dispatch bootstrap once mid-run")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the mix")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "novamed-bridge-soak-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	templates, err := samples.Templates()
+	if err != nil {
+		return err
+	}
+	sources, err := LoadLocalSources(root)
+	if err != nil {
+		return err
+	}
+	logs := NewSoakLogs(Canaries(templates, sources))
+	// Backoff shortened by the functions' own settings (BACKOFF_BASE,
+	// BACKOFF_CAP), as any deployment may set them.
+	stack, sources, templates, err := startWithSamples(ctx, root, dir, stdout, Options{
+		Name: "soak-" + RandomName(), Logs: logs, BackoffBase: 50 * time.Millisecond, BackoffCap: 500 * time.Millisecond,
+	})
+	if stack != nil {
+		defer stack.Close()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "== soak: %d webhooks, %d senders, %d%% repeats, NovaMed failing %d%% (+%v, %d lost answers), kill=%v\n",
+		o.N, o.Concurrency, o.RepeatPct, o.FailPct, o.Latency, o.DropAfterCreate, o.Kill)
+	rep, err := Soak(ctx, stack, logs, sources, templates, o)
+	rep.Print(stdout)
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return errors.New("soak: an invariant failed (see above)")
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+package devstack
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/pkg/samples"
+)
+
+// TestSoakSmall is `make soak` in small, in `make test`: 300 webhooks from
+// 20 senders mixing every accepted sample, 10 % repeats, NovaMed failing
+// 20 % of calls (503, 429, 500 in turn) with added latency and two lost
+// answers. Every accepted record ends delivered, held, dead-lettered or
+// unconfirmed; nobody gets a second chart; no canary reaches the
+// Development sandbox or a log line. (The killed dispatch of `make soak`
+// is left out: its claim lasts the ledger lease, two minutes.)
+func TestSoakSmall(t *testing.T) {
+	root, err := FindRoot(".")
+	require.NoError(t, err)
+	sources, err := LoadLocalSources(root)
+	require.NoError(t, err)
+	templates, err := samples.Templates()
+	require.NoError(t, err)
+	logs := NewSoakLogs(Canaries(templates, sources))
+	s, err := Start(context.Background(), Options{
+		Name: RandomName(), Binaries: binaries(t), Sources: sources, Canaries: Canaries(templates, sources),
+		Logs: logs, BackoffBase: 50 * time.Millisecond, BackoffCap: 500 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+
+	rep, err := Soak(context.Background(), s, logs, sources, templates, SoakOptions{
+		N: 300, Concurrency: 20, RepeatPct: 10, FailPct: 20, Latency: 5 * time.Millisecond, DropAfterCreate: 2, Seed: 17,
+		Drain: 3 * time.Minute,
+	})
+	require.NoError(t, err)
+	t.Logf("%+v", rep)
+	assert.Positive(t, rep.Delivered)
+	assert.Positive(t, rep.Held, "the held sample is in the mix")
+	assert.GreaterOrEqual(t, rep.Unconfirmed, 2, "each lost answer (and each 500: NOVAMED_500_POLICY) is an unconfirmed record")
+	assert.True(t, rep.Balanced, "accepted %d = delivered %d + held %d + dead-lettered %d + unconfirmed %d",
+		rep.Accepted, rep.Delivered, rep.Held, rep.DeadLettered, rep.Unconfirmed)
+	assert.Zero(t, rep.Refused)
+	assert.Zero(t, rep.SecondCharts)
+	assert.Zero(t, rep.SandboxCanaries)
+	assert.Zero(t, rep.LogCanaries)
+}
+
+// A canary counts in a log line as a token of its own, not inside a
+// longer run of letters and digits (a timestamp's nanoseconds).
+func TestCanaryWriterCountsTokensOnly(t *testing.T) {
+	w := NewSoakLogs([]string{"27514", "Ottoline"})
+	_, err := w.Write([]byte(`{"time":"2026-12-01T07:12:16.061827514Z","msg":"x"}` + "\n" +
+		`{"zip":"27514"}` + "\n" + `{"name":"ottoline quarterfield"}` + "\n" + `{"msg":"ottolines"}` + "\n" + `{"partial":"27514`))
+	require.NoError(t, err)
+	assert.Equal(t, 2, w.(*canaryWriter).hits, "the zip and the name; not the timestamp, the longer word or an unfinished line")
+}
