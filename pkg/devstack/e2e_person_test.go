@@ -196,3 +196,21 @@ func TestEndToEndIDOnlyNotification(t *testing.T) {
 	}
 	assert.Empty(t, e.deadLetterAttrs())
 }
+
+// TestEndToEndEHRTokenEndpointDown: with the EHR's token endpoint down the
+// reference is retried with backoff and, on the queue's last receive,
+// dead-lettered as exhausted; nothing reaches NovaMed and nothing is lost.
+func TestEndToEndEHRTokenEndpointDown(t *testing.T) {
+	e := startE2E(t, func(o *Options) { o.MaxReceiveCount = 3 })
+	e.EHR.FailTokenNext(1000, 503, 0)
+	resp := e.post("fhir-athena-notification", "")
+	require.Equal(t, 202, resp.Status, string(resp.Body))
+	e.drain()
+	assert.Zero(t, e.delivered(), "nothing reaches NovaMed without the patient")
+	assert.Zero(t, e.EHR.TotalFetches(), "no token, no read")
+	assert.GreaterOrEqual(t, e.EHR.TokenRequests(), 3, "one token request per attempt")
+	dls := e.deadLetterAttrs()
+	require.Len(t, dls, 1)
+	assert.Equal(t, queue.ClassExhausted, dls[0].ErrorClass)
+	assert.Equal(t, 3, dls[0].Attempts)
+}
