@@ -84,6 +84,7 @@ func Local(ctx context.Context, o LocalOptions) error {
 	fmt.Fprintf(out, "\nTry (each prints the answer, then its HTTP status; the Standard Webhooks signatures expire at %s,\n"+
 		"then the line answers 401: the bin/devstack sign line under it prints a freshly signed one):\n", expires.Format("15:04:05"))
 	now := time.Now()
+	firstSource := ""
 	for _, t := range templates {
 		if t.Expect.Status != 202 || t.Base64 {
 			continue
@@ -105,6 +106,9 @@ func Local(ctx context.Context, o LocalOptions) error {
 			return err
 		}
 		line := curlLine(stack.FrontURL, t.Source+withQuery(samples.Query(src)), curlContentType(t.Headers), headers, path)
+		if firstSource == "" {
+			firstSource = t.Source
+		}
 		fmt.Fprintf(out, "\n  # %s\n  %s\n  # fresh: bin/devstack sign -source %s -body %s -url %s\n",
 			t.Description, line, t.Source, path, stack.FrontURL)
 	}
@@ -113,9 +117,9 @@ func Local(ctx context.Context, o LocalOptions) error {
 		"  export AWS_ENDPOINT_URL=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n"+
 		"  %s\n  %s\n  %s\n  %s\n"+
 		"  (move takes --dry-run to count first; the DLQ's RedriveAllowPolicy names the delivery queue, as template.yaml's does;\n"+
-		"   trace takes the id of a 202 answer, or --source NAME --since 1h)\n",
+		"   trace tells one webhook's story: --event <the id of its 202 answer>, or every event of a source as above)\n",
 		stack.Endpoint, Region, LocalCredentials, LocalCredentials,
-		redriveLine("stats", stack), redriveLine("peek", stack), redriveLine("move", stack), redriveLine("trace", stack))
+		redriveLine("stats", stack), redriveLine("peek", stack), redriveLine("move", stack), traceLine(stack, firstSource))
 	envVars, err := stack.EnvVars()
 	if err != nil {
 		return err
@@ -149,14 +153,17 @@ func Local(ctx context.Context, o LocalOptions) error {
 }
 
 // redriveLine is the printed redrive command for cmd against the stack.
+// traceLine traces the events of source in the last hour.
+func traceLine(s *Stack, source string) string {
+	return fmt.Sprintf("bin/redrive trace --dlq %s --ledger-table %s --source %s --since 1h", s.DLQURL, s.LedgerTable, source)
+}
+
 func redriveLine(cmd string, s *Stack) string {
 	switch cmd {
 	case "peek":
 		return fmt.Sprintf("bin/redrive peek  --dlq %s --param-prefix %s", s.DLQURL, s.ParamPrefix)
 	case "move":
 		return fmt.Sprintf("bin/redrive move  --dlq %s --to %s", s.DLQURL, s.QueueURL)
-	case "trace":
-		return fmt.Sprintf("bin/redrive trace --dlq %s --ledger-table %s --event <id of a 202 answer>", s.DLQURL, s.LedgerTable)
 	}
 	return fmt.Sprintf("bin/redrive stats --dlq %s", s.DLQURL)
 }

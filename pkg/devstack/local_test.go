@@ -76,7 +76,7 @@ func TestLocalPrintsLinesThatWorkAsPrinted(t *testing.T) {
 	require.NotEmpty(t, curls)
 	require.Len(t, signs, len(curls))
 	require.NotEmpty(t, exports)
-	require.Len(t, redrives, 3)
+	require.Len(t, redrives, 4)
 	for _, want := range []string{"AWS_REGION=", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY="} {
 		assert.Contains(t, exports, want)
 	}
@@ -122,6 +122,8 @@ func TestLocalPrintsLinesThatWorkAsPrinted(t *testing.T) {
 	peek, _ := run(redrives[1])
 	assert.Contains(t, peek, "validation_error")
 	assert.NotContains(t, peek, "[PHI]", "peek shows the record de-identified with the local key (--param-prefix)")
+	traced, _ := run(redrives[3])
+	assert.Contains(t, traced, "permanent", "trace tells the refused record's story")
 	moved, notes := run(redrives[2])
 	assert.Equal(t, "moved 1, skipped 0, failed 0; stopped: empty\n", moved)
 	assert.NotContains(t, notes, "--allow-any-target")
