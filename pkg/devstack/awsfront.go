@@ -58,6 +58,9 @@ func startAWSFront(kumoURL string) (*awsFront, error) {
 			r.Out.Header.Del("Accept-Encoding")
 		},
 		ModifyResponse: f.modify,
+		// One upstream connection per call: a reused loopback connection
+		// to kumo now and then lost an answer mid-read (internal/awstest).
+		Transport: noKeepAlive(),
 		// A client that gives up (a long poll cut at shutdown) is no news.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
@@ -156,4 +159,10 @@ func (f *awsFront) modify(resp *http.Response) error {
 func queueNameOf(u string) string {
 	u = strings.TrimRight(u, "/")
 	return u[strings.LastIndexByte(u, '/')+1:]
+}
+
+func noKeepAlive() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	return tr
 }
