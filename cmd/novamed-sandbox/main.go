@@ -24,6 +24,7 @@ import (
 
 	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/novamed/novamedtest"
+	"github.com/novamed/bridge/pkg/outbound"
 )
 
 func main() {
@@ -51,7 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("unexpected arguments")
 	}
 	host, _, err := net.SplitHostPort(*addr)
-	if err != nil || !novamed.IsLoopbackHost(host) {
+	if err != nil || !outbound.IsLoopbackHost(host) {
 		return errors.New("-addr must be a loopback host:port (127.0.0.1, ::1 or localhost)")
 	}
 	if *clinicID != "" && !novamed.IsUUID(*clinicID) {

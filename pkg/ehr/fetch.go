@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/novamed/bridge/pkg/outbound"
 	"github.com/novamed/bridge/pkg/smart"
 	"github.com/novamed/bridge/pkg/source"
 )
@@ -129,7 +130,7 @@ func New(fs *source.FHIRServer, opts ...Option) (*Fetcher, error) {
 	if f.hc == nil {
 		f.hc = &http.Client{Transport: smart.NewTransport()}
 	}
-	f.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	f.hc.CheckRedirect = outbound.NoRedirect
 	if f.tokens == nil {
 		c, err := smart.New(fs, smart.WithHTTPClient(f.hc))
 		if err != nil {

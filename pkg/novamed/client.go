@@ -3,19 +3,18 @@ package novamed
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/novamed/bridge/pkg/outbound"
 )
 
 // KeyFunc supplies the NovaMed API key for one request. The dispatcher plugs
@@ -129,27 +128,13 @@ func NewClient(baseURL string, key KeyFunc, opts ...Option) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: NewTransport()}
 	}
-	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.hc.CheckRedirect = outbound.NoRedirect
 	return c, nil
 }
 
-// NewTransport returns the transport a Client uses by default: TLS 1.2 or
-// higher, bounded dial and handshake times. Request deadlines come from the
-// caller's context, not from the transport.
-func NewTransport() *http.Transport {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   5 * time.Second,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          64,
-		MaxIdleConnsPerHost:   16,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-}
+// NewTransport returns the transport a Client uses by default (see
+// pkg/outbound: TLS 1.2 or higher, bounded dial and handshake times).
+func NewTransport() *http.Transport { return outbound.Transport(64, 16) }
 
 // DefaultBaseURL returns NovaMed's base URL for a stage: ProductionURL only
 // when stage is exactly "prod", DevelopmentURL for anything else (empty,
@@ -183,7 +168,7 @@ func CheckBaseURL(raw string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !IsLoopbackHost(u.Hostname()) {
+		if !outbound.IsLoopbackHost(u.Hostname()) {
 			return nil, fmt.Errorf("%w: http is allowed only for loopback hosts", ErrBaseURL)
 		}
 	default:
@@ -230,20 +215,10 @@ func CheckStageBaseURL(stage, raw string) (*url.URL, error) {
 		}
 		return u, nil
 	}
-	if !onHost(DevelopmentHost) && !IsLoopbackHost(u.Hostname()) {
+	if !onHost(DevelopmentHost) && !outbound.IsLoopbackHost(u.Hostname()) {
 		return nil, fmt.Errorf("%w: %w", ErrBaseURL, ErrDevHost)
 	}
 	return u, nil
-}
-
-// IsLoopbackHost reports whether host (without port) is "localhost" or a
-// loopback IP address (127.0.0.0/8, ::1).
-func IsLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Zone() == "" && ip.IsLoopback()
 }
 
 // PatientResponse is NovaMed's answer to a created patient.

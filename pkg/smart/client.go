@@ -3,13 +3,11 @@ package smart
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/novamed/bridge/pkg/outbound"
 	"github.com/novamed/bridge/pkg/source"
 )
 
@@ -156,26 +155,13 @@ func New(fs *source.FHIRServer, opts ...Option) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: NewTransport()}
 	}
-	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.hc.CheckRedirect = outbound.NoRedirect
 	return c, nil
 }
 
-// NewTransport returns the transport the bridge uses towards EHRs: TLS 1.2
-// or higher, bounded dial and handshake times.
-func NewTransport() *http.Transport {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   5 * time.Second,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          16,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-}
+// NewTransport returns the transport the bridge uses towards EHRs (see
+// pkg/outbound: TLS 1.2 or higher, bounded dial and handshake times).
+func NewTransport() *http.Transport { return outbound.Transport(16, 4) }
 
 // AllowedURL reports whether u may be called: https, or http to a loopback
 // host; no user info.
@@ -187,17 +173,9 @@ func AllowedURL(u *url.URL) bool {
 	case "https":
 		return true
 	case "http":
-		return isLoopback(u.Hostname())
+		return outbound.IsLoopbackHost(u.Hostname())
 	}
 	return false
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Token returns a valid access token: the cached one, or a new one. If
