@@ -61,57 +61,70 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sel byte, body []byte) {
 		fo := fuzzFormats[int(sel)%len(fuzzFormats)]
 		res, err := Parse(fo.format, body, fo.opts)
-		if err != nil {
-			var pe *PayloadError
-			switch {
-			case errors.Is(err, ErrNotJSON), errors.Is(err, ErrMalformedJSON), errors.Is(err, ErrTooDeep):
-			case errors.As(err, &pe):
-				if len(pe.Fields) == 0 {
-					t.Fatal("PayloadError without fields")
-				}
-				for i, p := range pe.Fields {
-					if !safePath.MatchString(p) {
-						t.Fatalf("field %d is not a plain path", i)
-					}
-				}
-			default:
-				t.Fatalf("undeclared error kind %T", err)
-			}
-			if len(res.Records) != 0 || res.EventID != "" {
-				t.Fatal("result not empty on error")
-			}
+		if !checkParse(t, res, err) {
 			return
-		}
-		for i, r := range res.Records {
-			if r.Hold != nil {
-				// Held: never sent, but always explained, by paths only.
-				if !safeSlug.MatchString(r.Hold.Reason) || len(r.Hold.Fields) == 0 {
-					t.Fatalf("record %d is held without a reason slug or fields", i)
-				}
-				for _, p := range r.Hold.Fields {
-					if !safePath.MatchString(p) {
-						t.Fatalf("record %d: hold field is not a plain path", i)
-					}
-				}
-			} else if verr := r.Validate(); verr != nil {
-				t.Fatalf("record %d is neither held nor valid: %v", i, verr) // field names only
-			}
-			for _, p := range r.Dropped {
-				if !safePath.MatchString(p) {
-					t.Fatalf("record %d: dropped field is not a plain path", i)
-				}
-			}
-		}
-		if res.EventID != "" && !safeEventID.MatchString(res.EventID) {
-			t.Fatal("event id has unsafe characters")
-		}
-		if res.Skipped < 0 {
-			t.Fatal("negative skipped count")
 		}
 		if fo.format == FormatForm {
 			checkFixedKind(t, body, fo.opts, res)
 		}
 	})
+}
+
+// checkParse checks what every Parse result must be, whatever the body:
+// an error of a declared kind naming plain paths, with an empty result; or
+// records each either valid or held with a reason slug and plain paths,
+// dropped fields as plain paths, a safe event id. It reports whether Parse
+// succeeded.
+func checkParse(t *testing.T, res Result, err error) bool {
+	t.Helper()
+	if err != nil {
+		var pe *PayloadError
+		switch {
+		case errors.Is(err, ErrNotJSON), errors.Is(err, ErrMalformedJSON), errors.Is(err, ErrTooDeep):
+		case errors.As(err, &pe):
+			if len(pe.Fields) == 0 {
+				t.Fatal("PayloadError without fields")
+			}
+			for i, p := range pe.Fields {
+				if !safePath.MatchString(p) {
+					t.Fatalf("field %d is not a plain path", i)
+				}
+			}
+		default:
+			t.Fatalf("undeclared error kind %T", err)
+		}
+		if len(res.Records) != 0 || res.EventID != "" {
+			t.Fatal("result not empty on error")
+		}
+		return false
+	}
+	for i, r := range res.Records {
+		if r.Hold != nil {
+			// Held: never sent, but always explained, by paths only.
+			if !safeSlug.MatchString(r.Hold.Reason) || len(r.Hold.Fields) == 0 {
+				t.Fatalf("record %d is held without a reason slug or fields", i)
+			}
+			for _, p := range r.Hold.Fields {
+				if !safePath.MatchString(p) {
+					t.Fatalf("record %d: hold field is not a plain path", i)
+				}
+			}
+		} else if verr := r.Validate(); verr != nil {
+			t.Fatalf("record %d is neither held nor valid: %v", i, verr) // field names only
+		}
+		for _, p := range r.Dropped {
+			if !safePath.MatchString(p) {
+				t.Fatalf("record %d: dropped field is not a plain path", i)
+			}
+		}
+	}
+	if res.EventID != "" && !safeEventID.MatchString(res.EventID) {
+		t.Fatal("event id has unsafe characters")
+	}
+	if res.Skipped < 0 {
+		t.Fatal("negative skipped count")
+	}
+	return true
 }
 
 // checkFixedKind: a form payload that parses without a fixed kind carries a
