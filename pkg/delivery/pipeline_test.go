@@ -340,17 +340,34 @@ func TestSubjectStage(t *testing.T) {
 		assert.NotContains(t, aws.ToString(attrs[queue.AttrFields].StringValue), "mailbox")
 	})
 
-	t.Run("in flight: retried when the other record's claim ends", func(t *testing.T) {
-		subj := &fakeSubjects{claim: ledger.SubjectClaim{Status: ledger.SubjectInFlight, ClaimedUntil: time.Now().Add(41 * time.Second)}}
-		r := newRig(t, Deps{Subjects: subj})
-		r.ledger.claim = granted
-		res := r.p.Process(context.Background(), noDeadline(), sqsMessage(withSubject(t, patientBody(t, "o.q@mailbox.example"))))
-		assert.Zero(t, r.calls.Load(), "NovaMed is not called")
-		assert.True(t, res.Failed)
-		assert.Equal(t, OutcomeRetry, res.Outcome)
-		assert.Equal(t, []string{"not_delivered"}, r.ledger.marks)
-		require.Len(t, r.sqs.visibility, 1)
-		assert.InDelta(t, 42, r.sqs.visibility[0], 1)
+	t.Run("in flight: looked at again after the backoff, no later than the other claim's end", func(t *testing.T) {
+		for _, tc := range []struct {
+			name     string
+			attempt  string
+			backoff  time.Duration
+			until    time.Duration
+			wantSecs float64
+		}{
+			{"early attempt: the backoff", "1", 3 * time.Second, 41 * time.Second, 3},
+			{"early attempt, claim ending sooner: its end", "2", 30 * time.Second, 9 * time.Second, 10},
+			{"early attempt, no backoff: a second at least", "1", 0, 41 * time.Second, 1},
+			{"last but one attempt: the claim's end", "4", 3 * time.Second, 41 * time.Second, 42},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				subj := &fakeSubjects{claim: ledger.SubjectClaim{Status: ledger.SubjectInFlight, ClaimedUntil: time.Now().Add(tc.until)}}
+				r := newRig(t, Deps{Subjects: subj, Backoff: func(_, _ time.Duration, _ int, _ time.Duration) time.Duration { return tc.backoff }})
+				r.ledger.claim = granted
+				msg := sqsMessage(withSubject(t, patientBody(t, "o.q@mailbox.example")))
+				msg.Attributes["ApproximateReceiveCount"] = tc.attempt
+				res := r.p.Process(context.Background(), noDeadline(), msg)
+				assert.Zero(t, r.calls.Load(), "NovaMed is not called")
+				assert.True(t, res.Failed)
+				assert.Equal(t, OutcomeRetry, res.Outcome)
+				assert.Equal(t, []string{"not_delivered"}, r.ledger.marks)
+				require.Len(t, r.sqs.visibility, 1)
+				assert.InDelta(t, tc.wantSecs, r.sqs.visibility[0], 1)
+			})
+		}
 	})
 
 	t.Run("a record without a subject skips the stage", func(t *testing.T) {

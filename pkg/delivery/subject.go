@@ -96,7 +96,7 @@ func (p *Pipeline) claimSubject(ctx context.Context, r *Record) Verdict {
 	case ledger.SubjectInFlight:
 		release()
 		r.Result.Class, r.Result.Code = "in_flight", "subject_in_flight"
-		r.Wait = sc.ClaimedUntil.Sub(p.now()) + time.Second
+		r.Wait = p.subjectWait(r.Result.Attempt, sc.ClaimedUntil)
 		return RetryAt
 	case ledger.SubjectUnknown:
 		release()
@@ -108,6 +108,21 @@ func (p *Pipeline) claimSubject(ctx context.Context, r *Record) Verdict {
 		r.Result.Class, r.Result.Code = "retryable", "ledger_unexpected"
 		return Retry
 	}
+}
+
+// subjectWait is how long a record waits for another record of its person.
+// That record's claim usually ends within one NovaMed call (a sender's
+// create and update seconds apart, or an EHR's two notifications), so
+// early attempts look again after the usual backoff, no later than the
+// claim's end. A crashed owner holds the claim until its lease ends, so the
+// attempts from the last but one on wait for that end: the record never
+// spends its last attempt on a claim that is still live.
+func (p *Pipeline) subjectWait(attempt int, claimedUntil time.Time) time.Duration {
+	untilEnd := claimedUntil.Sub(p.now()) + time.Second
+	if attempt >= p.cfg.MaxReceiveCount-1 {
+		return untilEnd
+	}
+	return min(untilEnd, max(time.Second, p.backoff(p.cfg.BackoffBase, p.cfg.BackoffCap, max(attempt, 1), 0)))
 }
 
 // settleSubject moves an owned subject with its record's outcome: created

@@ -29,6 +29,9 @@ var ehrDemoPatient = struct {
 	Email: "perpetua.vdm.ehr@mailbox.example", BirthDate: "1958-03-27", Phone: "+1 603 867 2291",
 }
 
+// ehrDemoAuditEvent is the AuditEvent the sample notification names.
+const ehrDemoAuditEvent = "ae-demo-1"
+
 // ehrDemoResources are what the sandbox serves: the Patient and the
 // AuditEvent of the sample notification.
 func ehrDemoResources() []string {
@@ -38,8 +41,8 @@ func ehrDemoResources() []string {
 			"telecom":[{"system":"email","value":%q},{"system":"phone","value":%q,"use":"mobile"}],
 			"gender":"female","birthDate":%q,"address":[{"use":"home","state":"NH","postalCode":"03301"}]}`,
 			p.ID, p.Family, p.Given, p.Email, p.Phone, p.BirthDate),
-		fmt.Sprintf(`{"resourceType":"AuditEvent","id":"ae-demo-1","type":{"code":"rest"},
-			"entity":[{"what":{"reference":"Patient/%s"}}]}`, p.ID),
+		fmt.Sprintf(`{"resourceType":"AuditEvent","id":%q,"type":{"code":"rest"},
+			"entity":[{"what":{"reference":"Patient/%s"}}]}`, ehrDemoAuditEvent, p.ID),
 	}
 }
 

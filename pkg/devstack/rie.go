@@ -9,9 +9,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -29,6 +33,8 @@ type Function struct {
 	// environment does; callers queue here.
 	mu   sync.Mutex
 	done chan struct{}
+	// killed is set by killBootstrap and taken by the invocation it cut.
+	killed atomic.Bool
 }
 
 // FunctionConfig says how to start a Function.
@@ -162,4 +168,120 @@ func waitListening(ctx context.Context, addr string, exited <-chan struct{}) err
 		time.Sleep(50 * time.Millisecond)
 	}
 	return errors.New("timed out")
+}
+
+// Pool is one function's execution environments. Lambda runs a function in
+// as many environments as it has invocations in flight, each environment one
+// invocation at a time; a Pool runs n emulators and hands each invocation to
+// a free one, waiting (as Lambda does at its concurrency limit) when none is.
+// One emulator alone serialises every invocation, which caps a local stack
+// at what one process answers in sequence.
+type Pool struct {
+	Name string
+
+	all  []*Function
+	free chan *Function
+	mu   sync.Mutex
+	busy map[*Function]bool
+	// cut counts the invocations a KillBusy ended.
+	cut atomic.Int64
+}
+
+// StartPool starts n instances of the function (at least one), in parallel.
+func StartPool(ctx context.Context, cfg FunctionConfig, n int) (*Pool, error) {
+	n = max(n, 1)
+	p := &Pool{Name: cfg.Name, all: make([]*Function, n), free: make(chan *Function, n), busy: map[*Function]bool{}}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { p.all[i], errs[i] = StartFunction(ctx, cfg) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		p.Close()
+		return nil, err
+	}
+	for _, f := range p.all {
+		p.free <- f
+	}
+	return p, nil
+}
+
+// Instances is the number of execution environments.
+func (p *Pool) Instances() int { return len(p.all) }
+
+// Invoke runs the event on a free instance, waiting for one if all are busy.
+func (p *Pool) Invoke(ctx context.Context, event any) ([]byte, error) {
+	var f *Function
+	select {
+	case f = <-p.free:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	p.mu.Lock()
+	p.busy[f] = true
+	p.mu.Unlock()
+	out, err := f.Invoke(ctx, event)
+	p.mu.Lock()
+	delete(p.busy, f)
+	if f.killed.Swap(false) && err != nil {
+		p.cut.Add(1)
+	}
+	p.mu.Unlock()
+	p.free <- f
+	return out, err
+}
+
+// KilledMidInvoke is the number of invocations a KillBusy cut short: they
+// were running when their bootstrap was killed and ended in an error.
+func (p *Pool) KilledMidInvoke() int { return int(p.cut.Load()) }
+
+// KillBusy SIGKILLs the bootstrap of one instance that is running an
+// invocation now (an execution environment dying mid-batch; its emulator
+// starts a new bootstrap for the next invocation). It reports false when
+// no instance was busy or the kill found no process.
+func (p *Pool) KillBusy() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for f := range p.busy {
+		if f.killBootstrap() {
+			return true
+		}
+	}
+	return false
+}
+
+// Close stops every instance.
+func (p *Pool) Close() {
+	for _, f := range p.all {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// killBootstrap SIGKILLs the bootstrap process the emulator runs for f
+// (not the emulator itself).
+func (f *Function) killBootstrap() bool {
+	if f.cmd.Process == nil {
+		return false
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", f.cmd.Process.Pid))
+	killed := false
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, field := range strings.Fields(string(data)) {
+			var pid int
+			if _, err := fmt.Sscan(field, &pid); err == nil && pid > 0 && syscall.Kill(pid, syscall.SIGKILL) == nil {
+				killed = true
+			}
+		}
+	}
+	if killed {
+		f.killed.Store(true)
+	}
+	return killed
 }

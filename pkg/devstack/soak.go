@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,12 +11,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -53,6 +52,15 @@ type SoakReport struct {
 	Webhooks, Repeats, Duplicates, Refused               int
 	Accepted, Delivered, Held, DeadLettered, Unconfirmed int
 	SecondCharts, SandboxCanaries, LogCanaries, Killed   int
+	// KilledMidBatch counts the dispatch invocations that a kill cut short
+	// (the emulator answered them with the runtime's exit): proof the kill
+	// landed inside a batch, not between two.
+	KilledMidBatch int
+	// Instances is how many execution environments each function ran in.
+	Instances int
+	// Notifications counts the id-only notifications sent (their records
+	// are fetched from the EHR sandbox); EHRFetches the Patient reads.
+	Notifications, EHRFetches int
 	DeadLetterClasses                                    map[string]int
 	P50, P99, Duration                                   time.Duration
 	// Sending is how long the senders took to have every webhook answered.
@@ -70,8 +78,10 @@ func (r SoakReport) OK() bool {
 
 // Print writes the report.
 func (r SoakReport) Print(w io.Writer) {
-	fmt.Fprintf(w, "webhooks %d (repeats %d, answered duplicate %d, refused %d), dispatch killed %d time(s)\n",
-		r.Webhooks, r.Repeats, r.Duplicates, r.Refused, r.Killed)
+	fmt.Fprintf(w, "webhooks %d (repeats %d, answered duplicate %d, refused %d, id-only notifications %d: %d Patient reads from the EHR)\n",
+		r.Webhooks, r.Repeats, r.Duplicates, r.Refused, r.Notifications, r.EHRFetches)
+	fmt.Fprintf(w, "each function in %d instance(s); dispatch killed %d time(s), %d batch(es) cut mid-run\n",
+		r.Instances, r.Killed, r.KilledMidBatch)
 	fmt.Fprintf(w, "accepted %d = delivered %d + held %d + dead-lettered %d + unconfirmed %d: %v\n",
 		r.Accepted, r.Delivered, r.Held, r.DeadLettered, r.Unconfirmed, r.Balanced)
 	classes := make([]string, 0, len(r.DeadLetterClasses))
@@ -94,11 +104,15 @@ type canaryWriter struct {
 	canaries []string
 	partial  []byte
 	hits     int
+	tee      io.Writer // also gets the logs (devstack soak -logs)
 }
 
 func (c *canaryWriter) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.tee != nil {
+		_, _ = c.tee.Write(p)
+	}
 	c.partial = append(c.partial, p...)
 	for {
 		i := slices.Index(c.partial, '\n')
@@ -161,7 +175,7 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 	// counted against.
 	first := map[string]events.APIGatewayV2HTTPRequest{}
 	for i, t := range accepted {
-		ev, err := soakEvent(t, sources, -1-i)
+		ev, err := soakEvent(s, t, sources, -1-i, 0)
 		if err != nil {
 			return rep, err
 		}
@@ -196,7 +210,10 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 			evs[i] = first[t.Name] // the sender's retry of it
 			continue
 		}
-		ev, err := soakEvent(t, sources, i)
+		if t.Name == notificationSample {
+			rep.Notifications++
+		}
+		ev, err := soakEvent(s, t, sources, i, i/len(accepted))
 		if err != nil {
 			return SoakReport{}, err
 		}
@@ -214,7 +231,7 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 		mu        sync.Mutex
 		latencies []time.Duration
 		senders   sync.WaitGroup
-		killOnce  sync.Once
+		killers   sync.WaitGroup
 		killAt    = int64(o.N / 3)
 		sendErr   error
 	)
@@ -229,8 +246,8 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 					return
 				}
 				if o.Kill && i == killAt {
-					killOnce.Do(func() {
-						if killBootstrap(s.Dispatch) {
+					killers.Go(func() {
+						if killMidBatch(s, stopFaults) {
 							mu.Lock()
 							rep.Killed++
 							mu.Unlock()
@@ -256,6 +273,7 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 	rep.Sending = time.Since(start)
 	if sendErr != nil {
 		close(stopFaults)
+		killers.Wait()
 		return rep, sendErr
 	}
 	drain := o.Drain
@@ -266,6 +284,10 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 	rep.Duration = time.Since(start)
 	close(stopFaults)
 	faults.Wait()
+	killers.Wait()
+	rep.KilledMidBatch = s.Dispatch.KilledMidInvoke()
+	rep.Instances = s.Intake.Instances()
+	rep.EHRFetches = s.EHR.Fetches("Patient")
 	if err != nil {
 		return rep, err
 	}
@@ -320,11 +342,14 @@ func NewSoakLogs(canaries []string) io.Writer {
 var subjectless = map[string]bool{"fhir-bundle": true}
 
 // soakEvent makes webhook i from tpl: a FHIR Patient becomes a person of
-// its own (id, family name, email), so new people make new charts; other
-// samples keep their body (a form's event id is its body's hash, so they
-// are the sender's retries) with an event id of their own.
-func soakEvent(tpl samples.Template, sources []samples.Source, i int) (events.APIGatewayV2HTTPRequest, error) {
-	if tpl.Name == "fhir-patient" {
+// its own (id, family name, email), so new people make new charts; an
+// id-only notification names an AuditEvent of its own about one of the EHR
+// sandbox's soak patients (see notifyEHR); other samples keep their body (a
+// form's event id is its body's hash, so they are the sender's retries)
+// with an event id of their own.
+func soakEvent(s *Stack, tpl samples.Template, sources []samples.Source, i, occurrence int) (events.APIGatewayV2HTTPRequest, error) {
+	switch tpl.Name {
+	case "fhir-patient":
 		var body map[string]any
 		if err := json.Unmarshal(tpl.Body, &body); err != nil {
 			return events.APIGatewayV2HTTPRequest{}, err
@@ -337,9 +362,49 @@ func soakEvent(tpl samples.Template, sources []samples.Source, i int) (events.AP
 			return events.APIGatewayV2HTTPRequest{}, err
 		}
 		tpl.Body = b
+	case notificationSample:
+		if i < 0 {
+			break // the baseline: the demo's own notification
+		}
+		b, err := notifyEHR(s, tpl.Body, i, occurrence)
+		if err != nil {
+			return events.APIGatewayV2HTTPRequest{}, err
+		}
+		tpl.Body = b
 	}
 	tpl.EventID = fmt.Sprintf("msg_soak_%s_%d", tpl.Name, i)
 	return tpl.Event(sources, time.Now())
+}
+
+// notificationSample is the athenaOne-style id-only notification: its
+// source has a fhir_server, so dispatch fetches what it names.
+const notificationSample = "fhir-athena-notification"
+
+// notifyEHR makes notification i: the EHR sandbox gets an AuditEvent of
+// its own about soak patient occurrence/2 (each patient is notified twice,
+// as an EHR notifies every change: the second fetch finds the chart the
+// first made), and the sample's body names that AuditEvent instead of the
+// demo's.
+func notifyEHR(s *Stack, body []byte, i, occurrence int) ([]byte, error) {
+	patient := fmt.Sprintf("pt-soak-%d", occurrence/2)
+	audit := fmt.Sprintf("ae-soak-%d", i)
+	resources := []string{
+		fmt.Sprintf(`{"resourceType":"Patient","id":%q,"name":[{"use":"official","family":"Soakehr%d","given":["Philippa"]}],
+			"telecom":[{"system":"email","value":"soakehr%d@mailbox.example"}],"gender":"female","birthDate":"1961-07-14"}`,
+			patient, occurrence/2, occurrence/2),
+		fmt.Sprintf(`{"resourceType":"AuditEvent","id":%q,"type":{"code":"rest"},"entity":[{"what":{"reference":"Patient/%s"}}]}`,
+			audit, patient),
+	}
+	for _, r := range resources {
+		if err := s.EHR.Put([]byte(r)); err != nil {
+			return nil, err
+		}
+	}
+	demo := "AuditEvent/" + ehrDemoAuditEvent
+	if !bytes.Contains(body, []byte(demo)) {
+		return nil, fmt.Errorf("soak: %s no longer names %s", notificationSample, demo)
+	}
+	return bytes.ReplaceAll(body, []byte(demo), []byte("AuditEvent/"+audit)), nil
 }
 
 // sendRetrying posts ev as a sender does: a 503 (or 429) is retried after
@@ -360,42 +425,42 @@ func sendRetrying(ctx context.Context, s *Stack, ev events.APIGatewayV2HTTPReque
 }
 
 // rotateFailures makes the sandbox fail a fraction of calls, the status
-// turning among 503, 429 and 500 every 200 ms, until stop closes.
+// turning among 503, 429 and 500 every 200 ms, until stop closes. The 503s
+// and 429s carry a Retry-After of one second, as a rate-limited or
+// overloaded NovaMed sends; dispatch waits at least that long.
 func rotateFailures(s *Stack, fraction float64, stop <-chan struct{}) {
 	statuses := []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusInternalServerError}
 	for i := 0; ; i++ {
-		s.Sandbox.FailFraction(fraction, statuses[i%len(statuses)])
+		status := statuses[i%len(statuses)]
+		retryAfter := time.Second
+		if status == http.StatusInternalServerError {
+			retryAfter = 0
+		}
+		s.Sandbox.FailFraction(fraction, status, retryAfter)
 		select {
 		case <-stop:
-			s.Sandbox.FailFraction(0, 0)
+			s.Sandbox.FailFraction(0, 0, 0)
 			return
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
 
-// killBootstrap SIGKILLs the bootstrap process the emulator runs for f
-// (not the emulator): Lambda's execution environment dying mid-batch. The
-// emulator starts a new one for the next invocation.
-func killBootstrap(f *Function) bool {
-	if f.cmd.Process == nil {
-		return false
-	}
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", f.cmd.Process.Pid))
-	killed := false
-	for _, t := range tasks {
-		data, err := os.ReadFile(t)
-		if err != nil {
-			continue
+// killMidBatch waits until a dispatch instance is running a batch and
+// SIGKILLs its bootstrap then, so the kill lands mid-batch (most of a
+// batch's time is its NovaMed calls, so usually mid-call too). It gives up
+// when stop closes.
+func killMidBatch(s *Stack, stop <-chan struct{}) bool {
+	for {
+		if s.Dispatch.KillBusy() {
+			return true
 		}
-		for _, field := range strings.Fields(string(data)) {
-			var pid int
-			if _, err := fmt.Sscan(field, &pid); err == nil && pid > 0 && syscall.Kill(pid, syscall.SIGKILL) == nil {
-				killed = true
-			}
+		select {
+		case <-stop:
+			return false
+		case <-time.After(time.Millisecond):
 		}
 	}
-	return killed
 }
 
 // deliveredRecords counts the ledger's record items in state delivered.
@@ -467,6 +532,8 @@ func runSoak(ctx context.Context, root string, args []string, stdout, stderr io.
 	fs.IntVar(&o.DropAfterCreate, "drop", 5, "NovaMed answers lost after the record was created")
 	fs.BoolVar(&o.Kill, "kill", true, "kill the dispatch bootstrap once mid-run")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the mix")
+	instances := fs.Int("instances", 8, "execution environments per function (Lambda scales out the same way)")
+	logFile := fs.String("logs", "", "also write the functions' logs to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -484,10 +551,19 @@ func runSoak(ctx context.Context, root string, args []string, stdout, stderr io.
 		return err
 	}
 	logs := NewSoakLogs(Canaries(templates, sources))
+	if *logFile != "" {
+		f, err := os.Create(*logFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logs.(*canaryWriter).tee = f
+	}
 	// Backoff shortened by the functions' own settings (BACKOFF_BASE,
 	// BACKOFF_CAP), as any deployment may set them.
 	stack, sources, templates, err := startWithSamples(ctx, root, dir, stdout, Options{
 		Name: "soak-" + RandomName(), Logs: logs, BackoffBase: 50 * time.Millisecond, BackoffCap: 500 * time.Millisecond,
+		Instances: *instances,
 	})
 	if stack != nil {
 		defer stack.Close()
@@ -495,8 +571,8 @@ func runSoak(ctx context.Context, root string, args []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "== soak: %d webhooks, %d senders, %d%% repeats, NovaMed failing %d%% (+%v, %d lost answers), kill=%v\n",
-		o.N, o.Concurrency, o.RepeatPct, o.FailPct, o.Latency, o.DropAfterCreate, o.Kill)
+	fmt.Fprintf(stdout, "== soak: %d webhooks, %d senders, %d%% repeats, NovaMed failing %d%% (+%v, %d lost answers), kill=%v, %d instance(s) per function\n",
+		o.N, o.Concurrency, o.RepeatPct, o.FailPct, o.Latency, o.DropAfterCreate, o.Kill, *instances)
 	rep, err := Soak(ctx, stack, logs, sources, templates, o)
 	rep.Print(stdout)
 	if err != nil {

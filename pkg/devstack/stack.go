@@ -76,6 +76,11 @@ type Options struct {
 	// Meter, when set, counts the stack's AWS calls and log output (see
 	// Meter; `devstack cost`).
 	Meter *Meter
+	// Instances is how many execution environments each function runs in
+	// (default 1): intake answers that many webhooks at once, and dispatch
+	// gets that many batches at once from as many pollers, as Lambda scales
+	// a function out and its SQS event source mapping adds pollers.
+	Instances int
 	// FrontListener, when set, is the front's listener (FrontAddr is then
 	// unused): Local opens it before the build so a busy port is reported
 	// at once.
@@ -93,9 +98,11 @@ type Stack struct {
 	// EHR is the sandbox FHIR server (with its SMART token endpoint) of the
 	// sources that fetch id-only notifications.
 	EHR      *ehrtest.Server
-	Intake   *Function
-	Dispatch *Function
-	Poller   *Poller
+	Intake   *Pool
+	Dispatch *Pool
+	// Poller is the event source mapping; Instances copies of it poll at
+	// once, one per dispatch instance.
+	Poller *Poller
 
 	// FrontURL is where webhooks are posted: FrontURL + "/webhooks/<source>".
 	FrontURL string
@@ -113,7 +120,7 @@ type Stack struct {
 	front      *http.Server
 	stopPoller context.CancelFunc
 	pollerDone chan struct{}
-	pollerErr  error
+	pollerErr  error // the first poller's error; read after pollerDone
 	closeOnce  sync.Once
 }
 
@@ -185,11 +192,12 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 
 	env := s.functionEnv(opts)
 	s.env = env
-	s.Intake, err = StartFunction(ctx, FunctionConfig{Name: "intake", RIE: opts.Binaries.RIE, Bootstrap: opts.Binaries.Intake, Env: env, Timeout: 10 * time.Second, Logs: opts.Logs})
+	n := max(opts.Instances, 1)
+	s.Intake, err = StartPool(ctx, FunctionConfig{Name: "intake", RIE: opts.Binaries.RIE, Bootstrap: opts.Binaries.Intake, Env: env, Timeout: 10 * time.Second, Logs: opts.Logs}, n)
 	if err != nil {
 		return s, err
 	}
-	s.Dispatch, err = StartFunction(ctx, FunctionConfig{Name: "dispatch", RIE: opts.Binaries.RIE, Bootstrap: opts.Binaries.Dispatch, Env: env, Timeout: 30 * time.Second, Logs: opts.Logs})
+	s.Dispatch, err = StartPool(ctx, FunctionConfig{Name: "dispatch", RIE: opts.Binaries.RIE, Bootstrap: opts.Binaries.Dispatch, Env: env, Timeout: 30 * time.Second, Logs: opts.Logs}, n)
 	if err != nil {
 		return s, err
 	}
@@ -217,9 +225,32 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	s.stopPoller = cancel
 	go func() {
 		defer close(s.pollerDone)
-		s.pollerErr = s.Poller.Run(pctx)
+		s.pollerErr = s.runPollers(pctx, n)
 	}()
 	return s, nil
+}
+
+// runPollers runs n pollers until ctx is done or one fails; a failure
+// stops them all, so WaitDrained reports it rather than waiting on a
+// mapping that is half gone.
+func (s *Stack) runPollers(ctx context.Context, n int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			err := s.Poller.Run(ctx)
+			cancel()
+			errs <- err
+		}()
+	}
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (s *Stack) queueName(role string) string { return "novamed-bridge-" + s.Name + "-" + role }
@@ -440,9 +471,9 @@ func (s *Stack) Close() {
 		if s.front != nil {
 			_ = s.front.Close()
 		}
-		for _, f := range []*Function{s.Intake, s.Dispatch} {
-			if f != nil {
-				f.Close()
+		for _, p := range []*Pool{s.Intake, s.Dispatch} {
+			if p != nil {
+				p.Close()
 			}
 		}
 		if s.Sandbox != nil {

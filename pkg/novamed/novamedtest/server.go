@@ -130,6 +130,7 @@ type Server struct {
 	failRetry     time.Duration
 	failFraction  float64
 	fractionCode  int
+	fractionRetry time.Duration
 	rng           *rand.Rand
 	dropNext      int
 	failAfterNext int
@@ -282,12 +283,13 @@ func (s *Server) FailNext(n, status int, retryAfter time.Duration) {
 	s.failNext, s.failStatus, s.failRetry = n, status, retryAfter
 }
 
-// FailFraction answers a fraction f (0 to 1) of requests with status, drawn
-// from the seeded RNG (see WithSeed). Zero clears it.
-func (s *Server) FailFraction(f float64, status int) {
+// FailFraction answers a fraction f (0 to 1) of requests with status (and
+// a Retry-After of retryAfter, rounded up to whole seconds, when it is
+// positive), drawn from the seeded RNG (see WithSeed). Zero clears it.
+func (s *Server) FailFraction(f float64, status int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failFraction, s.fractionCode = min(max(f, 0), 1), status
+	s.failFraction, s.fractionCode, s.fractionRetry = min(max(f, 0), 1), status, retryAfter
 }
 
 // DropAfterCreate makes the next n creates lose their answer: the record is
@@ -463,7 +465,7 @@ func (s *Server) injectedFault() (status int, retry time.Duration, ok bool) {
 		return s.failStatus, s.failRetry, true
 	}
 	if s.failFraction > 0 && s.rng.Float64() < s.failFraction {
-		return s.fractionCode, 0, true
+		return s.fractionCode, s.fractionRetry, true
 	}
 	return 0, 0, false
 }

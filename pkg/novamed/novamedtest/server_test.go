@@ -384,11 +384,29 @@ func TestFailNext(t *testing.T) {
 	}
 }
 
+// The fraction's failures carry the Retry-After they were given, rounded
+// up to whole seconds, as a rate-limited NovaMed does.
+func TestFailFractionCarriesRetryAfter(t *testing.T) {
+	s := New(WithT(t))
+	defer s.Close()
+	s.FailFraction(1, 429, 1500*time.Millisecond)
+	c := client(t, s)
+	_, err := c.CreatePatient(context.Background(), patient(s.ClinicID()))
+	e := apiError(t, err)
+	if e.StatusCode != 429 || e.RetryAfter != 2*time.Second {
+		t.Errorf("status %d retry %s, want 429 and 2s", e.StatusCode, e.RetryAfter)
+	}
+	s.FailFraction(0, 0, 0)
+	if _, err := c.CreatePatient(context.Background(), patient(s.ClinicID())); err != nil {
+		t.Errorf("after clearing: %v", err)
+	}
+}
+
 func TestFailFractionIsSeeded(t *testing.T) {
 	pattern := func(seed uint64, f float64) string {
 		s := New(WithT(t), WithSeed(seed))
 		defer s.Close()
-		s.FailFraction(f, 502)
+		s.FailFraction(f, 502, 0)
 		c := client(t, s)
 		var b strings.Builder
 		for range 40 {
@@ -496,7 +514,7 @@ func TestLatencyAndClientTimeout(t *testing.T) {
 func TestConcurrentUse(t *testing.T) {
 	s := New(WithT(t))
 	c := client(t, s)
-	s.FailFraction(0.3, 503)
+	s.FailFraction(0.3, 503, 0)
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Add(1)
