@@ -61,8 +61,8 @@ type SoakReport struct {
 	// Notifications counts the id-only notifications sent (their records
 	// are fetched from the EHR sandbox); EHRFetches the Patient reads.
 	Notifications, EHRFetches int
-	DeadLetterClasses                                    map[string]int
-	P50, P99, Duration                                   time.Duration
+	DeadLetterClasses         map[string]int
+	P50, P99, Duration        time.Duration
 	// Sending is how long the senders took to have every webhook answered.
 	Sending          time.Duration
 	RecordsPerSecond float64
