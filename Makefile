@@ -54,9 +54,10 @@ demo: devstack
 
 ## local: the local stack, kept running; prints curl lines and the operator commands (bin/redrive
 ## stats, peek, move with the exports they need), all working as printed. V=1 shows the functions'
-## logs; ADDR=127.0.0.1:3001 serves the webhooks on another port.
+## logs; ADDR=127.0.0.1:3001 serves the webhooks on another port; INSTANCES=4 runs each function in
+## four execution environments, as Lambda scales out.
 local: devstack redrive
-	bin/devstack local $(if $(ADDR),-addr $(ADDR)) $(if $(V),-v)
+	bin/devstack local $(if $(ADDR),-addr $(ADDR)) $(if $(INSTANCES),-instances $(INSTANCES)) $(if $(V),-v)
 
 # The local stack links kumo and the AWS SDK: the first build takes minutes on
 # 2 cores, so it shows each package as it compiles.
@@ -128,7 +129,7 @@ fuzz:
 	  done; \
 	done
 
-## soak: the load test of issue 17 through the local stack (SOAK_ARGS="-n 5000 -c 50 -repeat 10 -fail 20 -kill"; see bin/devstack soak -h)
+## soak: the load test of issue 17 through the local stack (SOAK_ARGS="-n 5000 -c 50 -repeat 10 -fail 20 -instances 4"; see bin/devstack soak -h)
 SOAK_ARGS ?=
 soak: devstack
 	bin/devstack soak $(SOAK_ARGS)

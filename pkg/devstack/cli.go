@@ -18,14 +18,16 @@ import (
 
 const usage = `usage:
   devstack demo                          build, start the local stack, post the samples, report, stop
-  devstack local [-addr 127.0.0.1:3000] [-v]
+  devstack local [-addr 127.0.0.1:3000] [-instances 1] [-v]
                                          build and start the local stack; print curl lines and the
-                                         operator commands; Ctrl-C stops it (-v: the functions' logs)
+                                         operator commands; Ctrl-C stops it (-v: the functions' logs;
+                                         -instances: execution environments per function)
   devstack sign -source NAME -body FILE [-url http://127.0.0.1:3000]
                                          print curl arguments that sign FILE as local source NAME
                                          (with -url: the whole curl line for the front at that URL)
   devstack cost [-n 200]                 post N webhooks through the local stack; print the AWS work per webhook and its cost
-  devstack soak [-n 5000 -c 50 ...]      load with faults (NovaMed failures, lost answers, a killed dispatch); check nothing is lost (soak -h)
+  devstack soak [-n 5000 -c 50 ...]      load with faults (NovaMed failures, lost answers, a killed dispatch, id-only
+                                         notifications) through several instances per function; check nothing is lost (soak -h)
 `
 
 // RunCLI runs the devstack command.
@@ -71,10 +73,11 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs := flag.NewFlagSet("local", flag.ContinueOnError)
 		addr := fs.String("addr", DefaultFrontAddr, "address of the webhook front (loopback only)")
 		verbose := fs.Bool("v", false, "show the functions' logs")
+		instances := fs.Int("instances", 1, "execution environments per function, as Lambda scales out")
 		if help, err := parse(fs, args[1:]); help || err != nil {
 			return err
 		}
-		o := LocalOptions{Root: root, Addr: *addr, Out: stdout, Logs: io.Discard}
+		o := LocalOptions{Root: root, Addr: *addr, Out: stdout, Logs: io.Discard, Instances: *instances}
 		if *verbose {
 			o.Logs, o.Verbose = stderr, true
 		}

@@ -29,6 +29,9 @@ type LocalOptions struct {
 	Logs io.Writer // the functions' logs (default: discarded)
 	// Verbose says Logs is shown; otherwise the output says how.
 	Verbose bool
+	// Instances is how many execution environments each function runs in
+	// (default 1; see Options.Instances).
+	Instances int
 	// Ready, when set, is called with the running stack once everything is
 	// printed (the tests use it).
 	Ready func(*Stack)
@@ -59,7 +62,7 @@ func Local(ctx context.Context, o LocalOptions) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	stack, sources, templates, err := startWithSamples(ctx, o.Root, dir, out, Options{Name: "local-" + RandomName(), Logs: o.Logs, FrontListener: l})
+	stack, sources, templates, err := startWithSamples(ctx, o.Root, dir, out, Options{Name: "local-" + RandomName(), Logs: o.Logs, FrontListener: l, Instances: o.Instances})
 	if err != nil {
 		_ = l.Close()
 		return err

@@ -9,11 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -266,18 +263,10 @@ func (f *Function) killBootstrap() bool {
 	if f.cmd.Process == nil {
 		return false
 	}
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", f.cmd.Process.Pid))
 	killed := false
-	for _, t := range tasks {
-		data, err := os.ReadFile(t)
-		if err != nil {
-			continue
-		}
-		for _, field := range strings.Fields(string(data)) {
-			var pid int
-			if _, err := fmt.Sscan(field, &pid); err == nil && pid > 0 && syscall.Kill(pid, syscall.SIGKILL) == nil {
-				killed = true
-			}
+	for _, pid := range childPIDs(f.cmd.Process.Pid) {
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed = true
 		}
 	}
 	if killed {

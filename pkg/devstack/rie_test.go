@@ -1,9 +1,11 @@
 package devstack
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +24,15 @@ import (
 // startEcho builds testdata/echofn and the emulator and starts them.
 func startEcho(t *testing.T) *Function {
 	t.Helper()
+	f, err := StartFunction(context.Background(), buildEcho(t))
+	require.NoError(t, err)
+	t.Cleanup(f.Close)
+	return f
+}
+
+// buildEcho builds testdata/echofn and the emulator.
+func buildEcho(t *testing.T) FunctionConfig {
+	t.Helper()
 	dir := t.TempDir()
 	for _, b := range []struct{ out, pkg string }{
 		{filepath.Join(dir, "rie"), rieTool},
@@ -32,13 +43,66 @@ func startEcho(t *testing.T) *Function {
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, string(out))
 	}
-	f, err := StartFunction(context.Background(), FunctionConfig{
+	return FunctionConfig{
 		Name: "echo", RIE: filepath.Join(dir, "rie"), Bootstrap: filepath.Join(dir, "bootstrap"),
 		Env: []string{"ECHO_ENV=seen"}, Logs: io.Discard,
-	})
+	}
+}
+
+// A pool runs its instances' invocations at once, each in a process of
+// its own; KillBusy kills one that is running an invocation, which ends in
+// an error and is counted, while the others finish; the killed instance
+// serves the next invocation.
+func TestPoolRunsInstancesAtOnceAndKillsABusyOne(t *testing.T) {
+	const n = 3
+	p, err := StartPool(context.Background(), buildEcho(t), n)
 	require.NoError(t, err)
-	t.Cleanup(f.Close)
-	return f
+	t.Cleanup(p.Close)
+	assert.Equal(t, n, p.Instances())
+	assert.False(t, p.KillBusy(), "no instance is busy yet")
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := p.Invoke(context.Background(), map[string]any{"body": "hold:" + l.Addr().String()})
+			errs <- err
+		}()
+	}
+	// All n invocations are running at once: each has dialled in.
+	conns := make([]net.Conn, 0, n)
+	pids := map[string]bool{}
+	for range n {
+		c, err := l.Accept()
+		require.NoError(t, err)
+		conns = append(conns, c)
+		pid, err := bufio.NewReader(c).ReadString('\n')
+		require.NoError(t, err)
+		pids[pid] = true
+	}
+	assert.Len(t, pids, n, "each invocation runs in a process of its own")
+
+	require.True(t, p.KillBusy(), "an instance is busy: its bootstrap is killed")
+	for _, c := range conns {
+		require.NoError(t, c.Close())
+	}
+	failed := 0
+	for range n {
+		if err := <-errs; err != nil {
+			assert.ErrorIs(t, err, ErrFunction)
+			failed++
+		}
+	}
+	assert.Equal(t, 1, failed, "the killed invocation fails, the others finish")
+	assert.Equal(t, 1, p.KilledMidInvoke())
+
+	for range n { // every instance, the killed one's emulator included, serves again
+		out, err := p.Invoke(context.Background(), map[string]any{"body": "ok"})
+		require.NoError(t, err)
+		assert.Contains(t, string(out), `"statusCode":202`)
+	}
 }
 
 func TestFrontInvokesTheFunctionUnderTheEmulator(t *testing.T) {

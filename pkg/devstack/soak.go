@@ -63,8 +63,14 @@ type SoakReport struct {
 	Notifications, EHRFetches int
 	DeadLetterClasses         map[string]int
 	P50, P99, Duration        time.Duration
-	// Sending is how long the senders took to have every webhook answered.
-	Sending          time.Duration
+	// Sending is how long the senders took to have every webhook answered,
+	// SendingCPU the processor time the stack spent meanwhile (dispatch
+	// draining the queue included).
+	Sending    time.Duration
+	SendingCPU CPUTimes
+	// Timed is the number of webhooks of the timed run (Webhooks less the
+	// baseline's).
+	Timed            int
 	RecordsPerSecond float64
 	Balanced         bool
 }
@@ -94,7 +100,8 @@ func (r SoakReport) Print(w io.Writer) {
 		r.SecondCharts, r.SandboxCanaries, r.LogCanaries)
 	fmt.Fprintf(w, "intake latency p50 %v p99 %v; webhooks answered in %v (%.0f/s); %.0f records/s end to end; duration %v\n",
 		r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Sending.Round(time.Millisecond),
-		float64(r.Webhooks)/r.Sending.Seconds(), r.RecordsPerSecond, r.Duration.Round(time.Millisecond))
+		float64(r.Timed)/r.Sending.Seconds(), r.RecordsPerSecond, r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(w, "processor time per webhook while sending: %s\n", r.SendingCPU.PerUnit(r.Timed))
 }
 
 // canaryWriter counts the log lines holding a canary, case-insensitively,
@@ -236,7 +243,9 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 		sendErr   error
 	)
 	rep.Webhooks += o.N
+	rep.Timed = o.N
 	rep.Repeats = repeats
+	cpuStart := s.CPU()
 	start := time.Now()
 	for range o.Concurrency {
 		senders.Go(func() {
@@ -271,6 +280,7 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 	}
 	senders.Wait()
 	rep.Sending = time.Since(start)
+	rep.SendingCPU = s.CPU().Sub(cpuStart)
 	if sendErr != nil {
 		close(stopFaults)
 		killers.Wait()
@@ -532,7 +542,7 @@ func runSoak(ctx context.Context, root string, args []string, stdout, stderr io.
 	fs.IntVar(&o.DropAfterCreate, "drop", 5, "NovaMed answers lost after the record was created")
 	fs.BoolVar(&o.Kill, "kill", true, "kill the dispatch bootstrap once mid-run")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the mix")
-	instances := fs.Int("instances", 8, "execution environments per function (Lambda scales out the same way)")
+	instances := fs.Int("instances", 4, "execution environments per function (Lambda scales out the same way)")
 	logFile := fs.String("logs", "", "also write the functions' logs to this file")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -12,8 +12,10 @@ import (
 )
 
 // TestSoakSmall is `make soak` in small, in `make test`: 300 webhooks from
-// 20 senders mixing every accepted sample, 10 % repeats, NovaMed failing
-// 20 % of calls (503, 429, 500 in turn) with added latency and two lost
+// 20 senders mixing every accepted sample (id-only notifications whose
+// patients dispatch fetches from the EHR sandbox among them), each function
+// in two instances, 10 % repeats, NovaMed failing 20 % of calls (503 and
+// 429 with Retry-After, 500, in turn) with added latency and two lost
 // answers. Every accepted record ends delivered, held, dead-lettered or
 // unconfirmed; nobody gets a second chart; no canary reaches the
 // Development sandbox or a log line. (The killed dispatch of `make soak`
@@ -28,7 +30,7 @@ func TestSoakSmall(t *testing.T) {
 	logs := NewSoakLogs(Canaries(templates, sources))
 	s, err := Start(context.Background(), Options{
 		Name: RandomName(), Binaries: binaries(t), Sources: sources, Canaries: Canaries(templates, sources),
-		Logs: logs, BackoffBase: 50 * time.Millisecond, BackoffCap: 500 * time.Millisecond,
+		Logs: logs, BackoffBase: 50 * time.Millisecond, BackoffCap: 500 * time.Millisecond, Instances: 2,
 	})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
@@ -41,6 +43,9 @@ func TestSoakSmall(t *testing.T) {
 	t.Logf("%+v", rep)
 	assert.Positive(t, rep.Delivered)
 	assert.Positive(t, rep.Held, "the held sample is in the mix")
+	assert.Equal(t, 2, rep.Instances)
+	assert.Positive(t, rep.Notifications, "id-only notifications are in the mix")
+	assert.GreaterOrEqual(t, rep.EHRFetches, rep.Notifications, "each new notification's patient is read from the EHR")
 	assert.GreaterOrEqual(t, rep.Unconfirmed, 2, "each lost answer (and each 500: NOVAMED_500_POLICY) is an unconfirmed record")
 	assert.True(t, rep.Balanced, "accepted %d = delivered %d + held %d + dead-lettered %d + unconfirmed %d",
 		rep.Accepted, rep.Delivered, rep.Held, rep.DeadLettered, rep.Unconfirmed)
