@@ -56,6 +56,9 @@ type SoakReport struct {
 	// (the emulator answered them with the runtime's exit): proof the kill
 	// landed inside a batch, not between two.
 	KilledMidBatch int
+	// KillAsked says the soak was to kill a dispatch instance mid-batch:
+	// the report is OK only if one was.
+	KillAsked bool
 	// Instances is how many execution environments each function ran in.
 	Instances int
 	// Notifications counts the id-only notifications sent (their records
@@ -77,9 +80,11 @@ type SoakReport struct {
 
 // OK reports whether the soak's invariants hold: every accepted record
 // has one outcome, no person has a second chart, no canary reached the
-// Development sandbox or a log line.
+// Development sandbox or a log line, and an asked-for kill landed inside a
+// batch.
 func (r SoakReport) OK() bool {
-	return r.Balanced && r.SecondCharts == 0 && r.SandboxCanaries == 0 && r.LogCanaries == 0 && r.Refused == 0
+	return r.Balanced && r.SecondCharts == 0 && r.SandboxCanaries == 0 && r.LogCanaries == 0 && r.Refused == 0 &&
+		(!r.KillAsked || r.KilledMidBatch > 0)
 }
 
 // Print writes the report.
@@ -244,6 +249,7 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 	)
 	rep.Webhooks += o.N
 	rep.Timed = o.N
+	rep.KillAsked = o.Kill
 	rep.Repeats = repeats
 	cpuStart := s.CPU()
 	start := time.Now()
