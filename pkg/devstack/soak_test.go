@@ -64,3 +64,13 @@ func TestCanaryWriterCountsTokensOnly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, w.(*canaryWriter).hits, "the zip and the name; not the timestamp, the longer word or an unfinished line")
 }
+
+// A soak that was to kill dispatch mid-batch fails if no kill landed in
+// one: a kill between batches proves nothing about lost work.
+func TestSoakReportNeedsTheKillInsideABatch(t *testing.T) {
+	r := SoakReport{Balanced: true, KillAsked: true, Killed: 1}
+	assert.False(t, r.OK(), "killed, but between batches")
+	r.KilledMidBatch = 1
+	assert.True(t, r.OK())
+	assert.True(t, SoakReport{Balanced: true}.OK(), "no kill asked")
+}
