@@ -35,8 +35,11 @@ import (
 // and loses DropAfterCreate answers after creating the record; with Kill,
 // the dispatch bootstrap is killed once in the middle of a batch.
 type SoakOptions struct {
-	N, Concurrency  int
-	RepeatPct       int
+	N, Concurrency int
+	RepeatPct      int
+	// HeldPct of the webhooks (not counting repeats) carry a record that
+	// intake holds.
+	HeldPct         int
 	FailPct         int
 	Latency         time.Duration
 	DropAfterCreate int
@@ -209,15 +212,33 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 	baseline := s.Sandbox.Duplicates()
 
 	rng := rand.New(rand.NewPCG(o.Seed, 1))
+	var held *samples.Template
+	var others []samples.Template
+	for _, t := range accepted {
+		if len(t.Expect.Held) > 0 && held == nil {
+			held = &t
+			continue
+		}
+		others = append(others, t)
+	}
 	evs := make([]events.APIGatewayV2HTTPRequest, o.N)
 	repeats := 0
+	occurrences := map[string]int{}
 	for i := range evs {
 		if i > 0 && rng.IntN(100) < o.RepeatPct {
 			evs[i] = evs[rng.IntN(i)]
 			repeats++
 			continue
 		}
-		t := accepted[i%len(accepted)]
+		// HeldPct of the webhooks carry a held record; the rest cycle
+		// through every other accepted sample.
+		var t samples.Template
+		if held != nil && rng.IntN(100) < o.HeldPct {
+			t = *held
+		} else {
+			t = others[occurrences["others"]%len(others)]
+			occurrences["others"]++
+		}
 		if subjectless[t.Name] {
 			evs[i] = first[t.Name] // the sender's retry of it
 			continue
@@ -225,10 +246,11 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 		if t.Name == notificationSample {
 			rep.Notifications++
 		}
-		ev, err := soakEvent(s, t, sources, i, i/len(accepted))
+		ev, err := soakEvent(s, t, sources, i, occurrences[t.Name])
 		if err != nil {
 			return SoakReport{}, err
 		}
+		occurrences[t.Name]++
 		evs[i] = ev
 	}
 
@@ -543,6 +565,7 @@ func runSoak(ctx context.Context, root string, args []string, stdout, stderr io.
 	fs.IntVar(&o.N, "n", 5000, "webhooks")
 	fs.IntVar(&o.Concurrency, "c", 50, "concurrent senders")
 	fs.IntVar(&o.RepeatPct, "repeat", 10, "percent of webhooks that repeat an earlier one byte for byte")
+	fs.IntVar(&o.HeldPct, "held", 5, "percent of the other webhooks that carry a record intake holds")
 	fs.IntVar(&o.FailPct, "fail", 20, "percent of NovaMed calls answered 503, 429 or 500")
 	fs.DurationVar(&o.Latency, "latency", 20*time.Millisecond, "latency the NovaMed sandbox adds")
 	fs.IntVar(&o.DropAfterCreate, "drop", 5, "NovaMed answers lost after the record was created")

@@ -36,7 +36,7 @@ func TestSoakSmall(t *testing.T) {
 	t.Cleanup(s.Close)
 
 	rep, err := Soak(context.Background(), s, logs, sources, templates, SoakOptions{
-		N: 300, Concurrency: 20, RepeatPct: 10, FailPct: 20, Latency: 5 * time.Millisecond, DropAfterCreate: 2, Seed: 17,
+		N: 300, Concurrency: 20, RepeatPct: 10, HeldPct: 5, FailPct: 20, Latency: 5 * time.Millisecond, DropAfterCreate: 2, Seed: 17,
 		Drain: 3 * time.Minute,
 	})
 	require.NoError(t, err)
