@@ -76,9 +76,10 @@ func Local(ctx context.Context, o LocalOptions) error {
 		"  delivery queue:    %s\n"+
 		"  dead-letter queue: %s\n"+
 		"  parameter prefix:  %s\n"+
-		"  ledger table:      %s\n",
+		"  ledger table:      %s\n"+
+		"  instances:         %d per function (make local INSTANCES=N)\n",
 		stack.FrontURL, stack.Sandbox.URL, stack.Sandbox.ClinicID(), stack.Endpoint,
-		stack.QueueURL, stack.DLQURL, stack.ParamPrefix, stack.LedgerTable)
+		stack.QueueURL, stack.DLQURL, stack.ParamPrefix, stack.LedgerTable, stack.Intake.Instances())
 	if !o.Verbose {
 		fmt.Fprintln(out, "  the functions' logs: hidden; make local V=1 (bin/devstack local -v) shows them")
 	}
