@@ -14,7 +14,7 @@ import (
 // (region and the role's credentials) and removes every other variable
 // FromEnv or config.LoadDefaultConfig reads, AWS_CA_BUNDLE included, so
 // that the machine's own settings play no part.
-func lambdaEnv(t *testing.T) {
+func lambdaEnv(t testing.TB) {
 	dir := t.TempDir()
 	for _, kv := range os.Environ() {
 		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "AWS_") {

@@ -228,3 +228,26 @@ func writeFile(t *testing.T, content string) string {
 	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
 	return path
 }
+
+// BenchmarkConfig compares the set-up cost of FromEnv with that of
+// config.LoadDefaultConfig, which the functions used before, for Lambda's
+// environment (sub-benchmarks interleave poorly; read them from one run).
+func BenchmarkConfig(b *testing.B) {
+	lambdaEnv(b)
+	for _, bench := range []struct {
+		name string
+		load func() error
+	}{
+		{"FromEnv", func() error { _, err := FromEnv(os.Getenv); return err }},
+		{"LoadDefaultConfig", func() error { _, err := config.LoadDefaultConfig(context.Background()); return err }},
+	} {
+		b.Run(bench.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if err := bench.load(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
