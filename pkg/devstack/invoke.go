@@ -211,7 +211,8 @@ func invokeWithEnvVars(ctx context.Context, o InvokeOptions, dir string, payload
 			env = append(env, kv)
 		}
 	}
-	if vars["AWS_ACCESS_KEY_ID"] == "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+	set := func(name string) bool { return vars[name] != "" || os.Getenv(name) != "" }
+	if !set("AWS_ACCESS_KEY_ID") || !(set("AWS_REGION") || set("AWS_DEFAULT_REGION")) {
 		env = append(env, shellCredentials(ctx, o.Logs)...)
 	}
 	keys := make([]string, 0, len(vars))
