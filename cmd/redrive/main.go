@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -41,7 +42,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%v\nrun \"redrive help\" for the usage\n", err)
 		return 2
 	}
-	cfg, err := awsclients.Load(ctx)
+	// The SDK's whole chain: operators use profiles and SSO (the functions
+	// use awsclients.FromEnv instead).
+	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		// The SDK's message names files and profiles, not secrets.
 		fmt.Fprintf(stderr, "redrive: AWS configuration: %v\n", err)

@@ -36,7 +36,7 @@ func setup(ctx context.Context, logger *slog.Logger) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := awsclients.Load(ctx)
+	awsCfg, err := awsclients.FromEnv(os.Getenv)
 	if err != nil {
 		return nil, err
 	}

@@ -852,15 +852,12 @@ func TestNew(t *testing.T) {
 func TestSetup(t *testing.T) {
 	f := newFixture(t)
 	srvURL := aws.ToString(f.awsCfg.BaseEndpoint)
+	// awsclients.NewDynamoDB picks the emulator's client by the process's
+	// AWS_ENDPOINT_URL.
 	t.Setenv("AWS_ENDPOINT_URL", srvURL)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	env := map[string]string{
 		"STAGE": "dev", "PARAM_PREFIX": f.prefix, "QUEUE_URL": f.queueURL, "DLQ_URL": f.dlqURL, "LEDGER_TABLE": f.table,
-		"AWS_ENDPOINT_URL": srvURL,
+		"AWS_ENDPOINT_URL": srvURL, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
 	}
 	h, err := setup(f.ctx, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(f.logs, nil)), f.metrics)
 	require.NoError(t, err)
@@ -872,7 +869,7 @@ func TestSetup(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, lastErrorCode(f))
 	assert.Len(t, f.messages(), 1)
 
-	for _, missing := range []string{"PARAM_PREFIX", "QUEUE_URL", "LEDGER_TABLE"} {
+	for _, missing := range []string{"PARAM_PREFIX", "QUEUE_URL", "LEDGER_TABLE", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
 		e := map[string]string{}
 		for k, v := range env {
 			if k != missing {

@@ -35,8 +35,9 @@ func main() {
 }
 
 // setup builds the handler from the environment (STAGE, PARAM_PREFIX,
-// QUEUE_URL, DLQ_URL, LEDGER_TABLE, optional NOVAMED_BASE_URL) and the default AWS
-// configuration, which honours AWS_ENDPOINT_URL. Metrics (EMF) go to
+// QUEUE_URL, DLQ_URL, LEDGER_TABLE, optional NOVAMED_BASE_URL) and the AWS
+// configuration Lambda gives in the environment (awsclients.FromEnv, which
+// honours AWS_ENDPOINT_URL). Metrics (EMF) go to
 // metricsOut, which Lambda ships to CloudWatch.
 func setup(ctx context.Context, getenv func(string) string, logger *slog.Logger, metricsOut io.Writer) (*Handler, error) {
 	stage := NormalizeStage(getenv("STAGE"))
@@ -52,7 +53,7 @@ func setup(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 	case table == "":
 		return nil, errors.New("LEDGER_TABLE is required")
 	}
-	cfg, err := awsclients.Load(ctx)
+	cfg, err := awsclients.FromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}

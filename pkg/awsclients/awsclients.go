@@ -1,26 +1,21 @@
-// Package awsclients builds the AWS configuration and the clients the
-// bridge's functions and commands share, so that they all reach AWS, or a
-// local emulator, the same way.
+// Package awsclients builds the AWS configuration of the bridge's Lambda
+// functions (FromEnv) and the clients the functions and commands share, so
+// that they all reach AWS, or a local emulator, the same way. It must not
+// import github.com/aws/aws-sdk-go-v2/config: that would link the SDK's
+// whole credential chain into the functions again (FromEnv says why);
+// commands load their configuration with config.LoadDefaultConfig.
 package awsclients
 
 import (
-	"context"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
 // EndpointEnv is the SDK's standard variable that points every AWS client
 // at one endpoint; the local stack and the operators set it to an emulator.
 const EndpointEnv = "AWS_ENDPOINT_URL"
-
-// Load reads the default AWS configuration: the environment (EndpointEnv
-// included), the shared files and the instance or Lambda role.
-func Load(ctx context.Context) (aws.Config, error) {
-	return config.LoadDefaultConfig(ctx)
-}
 
 // NewDynamoDB returns a DynamoDB client for cfg. When EndpointEnv is set,
 // the client talks to an emulator and is built as NewEmulatorDynamoDB

@@ -15,8 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
 	"gopkg.in/yaml.v3"
 
+	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/samples"
 )
 
@@ -188,7 +190,9 @@ func invokeOnStack(ctx context.Context, o InvokeOptions, dir string, payload []b
 
 // invokeWithEnvVars runs the function alone with template.yaml's
 // environment overridden by the env-vars file, and the AWS settings of
-// this shell, as sam passes them.
+// this shell, as sam passes them: credentials from a profile or SSO are
+// resolved here (shellCredentials), since the bootstraps read only the
+// environment.
 func invokeWithEnvVars(ctx context.Context, o InvokeOptions, dir string, payload []byte) ([]byte, error) {
 	vars, err := TemplateEnv(filepath.Join(o.Root, "template.yaml"), o.Function)
 	if err != nil {
@@ -206,6 +210,10 @@ func invokeWithEnvVars(ctx context.Context, o InvokeOptions, dir string, payload
 		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "HOME=") {
 			env = append(env, kv)
 		}
+	}
+	set := func(name string) bool { return vars[name] != "" || os.Getenv(name) != "" }
+	if !set("AWS_ACCESS_KEY_ID") || !(set("AWS_REGION") || set("AWS_DEFAULT_REGION")) {
+		env = append(env, shellCredentials(ctx, o.Logs)...)
 	}
 	keys := make([]string, 0, len(vars))
 	for k := range vars {
@@ -323,3 +331,31 @@ func TemplateEnv(path, function string) (map[string]string, error) {
 
 // ErrNoFunction is returned for an unknown function name.
 var ErrNoFunction = errors.New("devstack: unknown function")
+
+// shellCredentials resolves this shell's credentials and region with the
+// SDK's whole chain (profile, SSO, assumed role), as sam does before it
+// starts a function, and returns them as the variables Lambda sets: the
+// bootstraps read only those (awsclients.FromEnv). When nothing resolves
+// it says so and returns what it has; the bootstrap then names the missing
+// variable at start. Nothing it returns is printed.
+func shellCredentials(ctx context.Context, logs io.Writer) []string {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		fmt.Fprintf(logs, "== no AWS configuration in this shell: %v\n", err)
+		return nil
+	}
+	var env []string
+	if cfg.Region != "" {
+		env = append(env, "AWS_REGION="+cfg.Region)
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		fmt.Fprintf(logs, "== no AWS credentials in this shell (%s)\n", awsclients.ErrorCode(err))
+		return env
+	}
+	env = append(env, "AWS_ACCESS_KEY_ID="+creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey)
+	if creds.SessionToken != "" {
+		env = append(env, "AWS_SESSION_TOKEN="+creds.SessionToken)
+	}
+	return env
+}
