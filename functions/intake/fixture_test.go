@@ -153,11 +153,17 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 
 	name := awstest.Name(t, "intake")
 	f := &fixture{
-		t:       t,
-		ctx:     ctx,
-		awsCfg:  kumoEnv.Config,
-		sqs:     kumoEnv.SQS(),
-		ssm:     kumoEnv.SSM(),
+		t:      t,
+		ctx:    ctx,
+		awsCfg: kumoEnv.Config,
+		sqs:    kumoEnv.SQS(),
+		// Reads are retried as in production (the SDK's three attempts):
+		// now and then, with the whole package running, a GetParametersByPath
+		// answer from the in-process kumo was cut mid-read ("use of closed
+		// network connection"; cause not found, not a keep-alive reuse),
+		// which a single attempt turned into a 503. Writes keep one attempt,
+		// so a test sees each call the handler makes.
+		ssm:     ssm.NewFromConfig(kumoEnv.Config, func(o *ssm.Options) { o.RetryMaxAttempts = 3 }),
 		ddb:     kumoEnv.DynamoDB(),
 		prefix:  "/novamed-bridge/test/" + name,
 		table:   name,
