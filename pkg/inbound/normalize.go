@@ -101,10 +101,14 @@ func normState(v string) string {
 	return v
 }
 
+// zipSeparators are what people put between a ZIP's digits. A Replacer
+// builds its tables on first use, so it is made once, not per value.
+var zipSeparators = strings.NewReplacer(" ", "", "-", "")
+
 // normZip keeps ZIP and ZIP+4, written 021081234, 02108 1234 or
 // 02108-1234, as NovaMed's 02108 or 02108-1234.
 func normZip(v string) string {
-	digits := strings.NewReplacer(" ", "", "-", "").Replace(v)
+	digits := zipSeparators.Replace(v)
 	if !allDigits(digits) {
 		return v
 	}
