@@ -385,11 +385,8 @@ func (h *Handler) subjects(ctx context.Context, src *source.Source, recs []inbou
 		default:
 			continue
 		}
-		body, err := r.Body()
-		if err == nil {
-			out[i].digests, err = queue.FieldDigests(key, body)
-		}
-		if err != nil {
+		var err error
+		if out[i].digests, err = queue.RecordDigests(key, r.Record); err != nil {
 			o.err = err
 			o.fail(http.StatusInternalServerError, "internal", "internal error")
 			return nil, false

@@ -142,7 +142,8 @@ const fieldDomain = "novamed-bridge/field/v1"
 // fields of a NovaMed body, by field name: what the ledger compares to tell
 // an unchanged person from a changed one without holding a value. Intake
 // computes them from the record as mapped, before de-identification (a
-// changed email would otherwise change every synthetic name).
+// changed email would otherwise change every synthetic name). Intake,
+// which holds the record itself, uses RecordDigests.
 func FieldDigests(key []byte, body []byte) (map[string]string, error) {
 	var fields map[string]string
 	if err := json.Unmarshal(body, &fields); err != nil {
@@ -152,16 +153,10 @@ func FieldDigests(key []byte, body []byte) (map[string]string, error) {
 	// One keyed MAC, reset per field: the same digests as a new MAC per
 	// field, without deriving the key's pads again for each.
 	m := hmac.New(sha256.New, key)
-	var sum [sha256.Size]byte
 	for name, v := range fields {
-		if v == "" {
-			continue
+		if v != "" {
+			out[name] = fieldDigest(m, name, v)
 		}
-		m.Reset()
-		writeField(m, []byte(fieldDomain))
-		writeField(m, []byte(name))
-		writeField(m, []byte(v))
-		out[name] = hex.EncodeToString(m.Sum(sum[:0])[:8])
 	}
 	return out, nil
 }
