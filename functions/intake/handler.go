@@ -705,11 +705,35 @@ func sourceName(req events.APIGatewayV2HTTPRequest) string {
 // headers already joined) into an http.Header.
 func toHeader(m map[string]string) http.Header {
 	h := make(http.Header, len(m))
+	values := make([]string, len(m)) // one allocation for every value
+	i := 0
 	for k, v := range m {
-		h[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
+		key, ok := canonicalHeaders[k]
+		if !ok {
+			key = textproto.CanonicalMIMEHeaderKey(k)
+		}
+		values[i] = v
+		h[key] = values[i : i+1 : i+1]
+		i++
 	}
 	return h
 }
+
+// canonicalHeaders holds the canonical form of the header names senders
+// and API Gateway send on every request, computed once:
+// CanonicalMIMEHeaderKey allocates for every lower-case name.
+var canonicalHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"content-type", "content-length", "host", "user-agent", "accept", "accept-encoding",
+		"webhook-id", "webhook-timestamp", "webhook-signature", "authorization",
+		"typeform-signature", "tally-signature", "x-fs-signature",
+		"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto", "x-amzn-trace-id",
+	} {
+		m[k] = textproto.CanonicalMIMEHeaderKey(k)
+	}
+	return m
+}()
 
 // jsonContentType accepts no Content-Type (the body is sniffed: a body that
 // is not JSON is still refused), application/json and application/*+json

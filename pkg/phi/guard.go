@@ -434,7 +434,15 @@ func generalizeBirthDate(canonical string, now time.Time) string {
 	if floor := now.Year() - ageCap; year < floor {
 		year = floor
 	}
-	return fmt.Sprintf("%04d-01-01", year)
+	if year < 0 {
+		return fmt.Sprintf("%04d-01-01", year) // not a date parseBirthDate returns
+	}
+	// fmt.Sprintf("%04d-01-01", year), without fmt's cost.
+	y := strconv.Itoa(year)
+	if len(y) < 4 {
+		y = "0000"[len(y):] + y
+	}
+	return y + "-01-01"
 }
 
 // generalizeZip keeps the three-digit prefix, or none for the sparsely

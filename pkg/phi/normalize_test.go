@@ -1,8 +1,10 @@
 package phi
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
@@ -103,4 +105,16 @@ func TestASCIISkeletonOfNearSkeletons(t *testing.T) {
 			t.Fatal("ASCII fast path differs from the full normalisation")
 		}
 	})
+}
+
+// generalizeBirthDate writes the year as fmt's %04d did.
+func TestGeneralizeBirthDateFormatsLikeSprintf(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, year := range []int{0, 7, 42, 999, 1000, 1936, 1937, 1985, 2026, 9999} {
+		canonical := fmt.Sprintf("%04d-05-06", year)
+		want := fmt.Sprintf("%04d-01-01", max(year, now.Year()-ageCap))
+		if got := generalizeBirthDate(canonical, now); got != want {
+			t.Errorf("year %d: %q, want %q", year, got, want)
+		}
+	}
 }
