@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/novamed/bridge/pkg/novamed"
@@ -34,17 +35,18 @@ func (m Message) Encode() (string, error) {
 	if err := m.Validate(); err != nil {
 		return "", err
 	}
-	body, ok := m.appendPlain(make([]byte, 0, 320+len(m.Record)+32*len(m.Digests)))
+	body, ok := m.plainBody()
 	if !ok {
-		var err error
-		if body, err = m.encodeJSON(); err != nil {
+		b, err := m.encodeJSON()
+		if err != nil {
 			return "", err
 		}
+		body = string(b)
 	}
 	if len(body) > MaxBodySize {
 		return "", malformed("", ReasonTooLarge)
 	}
-	return string(body), nil
+	return body, nil
 }
 
 // encodeJSON encodes the message with encoding/json, which defines the
@@ -74,39 +76,42 @@ func (m Message) encodeJSON() ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// appendPlain appends what encodeJSON returns for a validated message
-// whose strings are printable ASCII without quotes or backslashes (the
-// validated fields are; only digests' keys and values are checked here)
-// and whose record is compact (json.Marshal's output, which intake
-// queues), without reflection. It reports false for any other message,
-// which encodeJSON then encodes. TestEncodeMatchesEncodingJSON compares
-// the two.
-func (m Message) appendPlain(b []byte) ([]byte, bool) {
+// plainBody returns what encodeJSON returns for a validated message whose
+// strings are printable ASCII without quotes or backslashes (the validated
+// fields are; only digests' keys and values are checked here) and whose
+// record is compact (json.Marshal's output, which intake queues), without
+// reflection, in one allocation. It reports false for any other message,
+// which encodeJSON then encodes. TestEncodeMatchesEncodingJSON compares the
+// two.
+func (m Message) plainBody() (string, bool) {
+	var b strings.Builder
+	b.Grow(256 + len(m.ID) + len(m.Source) + len(m.Subject) + len(m.Reference) + len(m.Record) + 48*len(m.Digests))
 	ok := true
+	var scratch [64]byte // numbers and the time, formatted on the stack
 	str := func(key, v string) {
-		b = append(b, ',', '"')
-		b = append(b, key...)
-		b = append(b, '"', ':', '"')
+		b.WriteString(`,"`)
+		b.WriteString(key)
+		b.WriteString(`":"`)
 		ok = ok && plainString(v)
-		b = append(b, v...)
-		b = append(b, '"')
+		b.WriteString(v)
+		b.WriteByte('"')
 	}
-	b = append(b, `{"v":`...)
-	b = strconv.AppendInt(b, int64(m.Version), 10)
+	b.WriteString(`{"v":`)
+	b.Write(strconv.AppendInt(scratch[:0], int64(m.Version), 10))
 	str("id", m.ID)
 	str("source", m.Source)
 	str("kind", string(m.Kind))
-	b = append(b, `,"received_at":"`...)
-	b = m.ReceivedAt.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '"')
+	b.WriteString(`,"received_at":"`)
+	b.Write(m.ReceivedAt.UTC().AppendFormat(scratch[:0], time.RFC3339Nano))
+	b.WriteByte('"')
 	str("stage", m.Stage)
-	b = append(b, `,"deidentified":`...)
-	b = strconv.AppendBool(b, m.Deidentified)
+	b.WriteString(`,"deidentified":`)
+	b.WriteString(strconv.FormatBool(m.Deidentified))
 	if m.Subject != "" {
 		str("subject", m.Subject)
 	}
 	if len(m.Digests) > 0 {
-		b = append(b, `,"digests":{`...)
+		b.WriteString(`,"digests":{`)
 		keys := make([]string, 0, len(m.Digests))
 		for k := range m.Digests {
 			keys = append(keys, k)
@@ -114,27 +119,27 @@ func (m Message) appendPlain(b []byte) ([]byte, bool) {
 		slices.Sort(keys) // encoding/json sorts map keys
 		for i, k := range keys {
 			if i > 0 {
-				b = append(b, ',')
+				b.WriteByte(',')
 			}
 			ok = ok && plainString(k) && plainString(m.Digests[k])
-			b = append(b, '"')
-			b = append(b, k...)
-			b = append(b, `":"`...)
-			b = append(b, m.Digests[k]...)
-			b = append(b, '"')
+			b.WriteByte('"')
+			b.WriteString(k)
+			b.WriteString(`":"`)
+			b.WriteString(m.Digests[k])
+			b.WriteByte('"')
 		}
-		b = append(b, '}')
+		b.WriteByte('}')
 	}
 	if m.Reference != "" {
 		str("reference", m.Reference)
 	}
 	if len(m.Record) > 0 {
 		ok = ok && isCompact(m.Record)
-		b = append(b, `,"record":`...)
-		b = append(b, m.Record...)
+		b.WriteString(`,"record":`)
+		b.Write(m.Record)
 	}
-	b = append(b, '}')
-	return b, ok
+	b.WriteByte('}')
+	return b.String(), ok
 }
 
 // plainString reports whether encoding/json writes s as it is, between
