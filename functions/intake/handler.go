@@ -96,6 +96,7 @@ type Handler struct {
 	now         func() time.Time
 	sources     sourceCache
 	guards      guardCache
+	keyers      keyerCache
 }
 
 // New checks cfg and returns a Handler. It makes no call: sources and keys
@@ -355,9 +356,10 @@ type subject struct {
 	digests map[string]string
 }
 
-// subjects keys every record's person (queue.SubjectKey): a practitioner by
-// NPI across all sources, anyone else by what the source says names them.
-// On failure it sets the answer in o and returns false.
+// subjects keys every record's person (queue.SubjectKey, through the
+// keyer cached for the pseudonym key): a practitioner by NPI across all
+// sources, anyone else by what the source says names them. On failure it
+// sets the answer in o and returns false.
 func (h *Handler) subjects(ctx context.Context, src *source.Source, recs []inbound.Record, o *outcome) ([]subject, bool) {
 	raw, err := h.params.Get(ctx, ParamPseudonymKey)
 	if err != nil {
@@ -365,7 +367,7 @@ func (h *Handler) subjects(ctx context.Context, src *source.Source, recs []inbou
 		o.fail(http.StatusServiceUnavailable, paramsCode(err), "temporarily unavailable")
 		return nil, false
 	}
-	key, err := phi.ParsePseudonymKey(raw)
+	keyer, err := h.keyers.get(raw)
 	if err != nil {
 		o.err = err
 		o.fail(http.StatusServiceUnavailable, "config_error", "temporarily unavailable")
@@ -375,18 +377,18 @@ func (h *Handler) subjects(ctx context.Context, src *source.Source, recs []inbou
 	for i, r := range recs {
 		switch {
 		case r.Kind == novamed.KindPractitioner && novamed.IsNPI(r.Practitioner.NPINumber):
-			out[i].key = queue.SubjectKey(key, "npi", r.Practitioner.NPINumber)
+			out[i].key = keyer.SubjectKey("npi", r.Practitioner.NPINumber)
 		case src.SubjectSource != "" && strings.HasPrefix(r.Subject, "field|"):
 			// The form's field holds a FHIR source's Patient id: the
 			// person is that source's Patient, whichever way they came.
-			out[i].key = queue.SubjectKey(key, "source", src.SubjectSource, "Patient/"+strings.TrimPrefix(r.Subject, "field|"))
+			out[i].key = keyer.SubjectKey("source", src.SubjectSource, "Patient/"+strings.TrimPrefix(r.Subject, "field|"))
 		case r.Subject != "":
-			out[i].key = queue.SubjectKey(key, "source", src.Name, r.Subject)
+			out[i].key = keyer.SubjectKey("source", src.Name, r.Subject)
 		default:
 			continue
 		}
 		var err error
-		if out[i].digests, err = queue.RecordDigests(key, r.Record); err != nil {
+		if out[i].digests, err = keyer.RecordDigests(r.Record); err != nil {
 			o.err = err
 			o.fail(http.StatusInternalServerError, "internal", "internal error")
 			return nil, false

@@ -209,3 +209,13 @@ func TestFastDecoderElements(t *testing.T) {
 		assert.Equal(t, want, d.elements(), in)
 	}
 }
+
+// intern gives the same string as a conversion, without an allocation for
+// the codes it knows.
+func TestIntern(t *testing.T) {
+	for _, s := range []string{"official", "home", "Patient", "US", "Official", "", "Lovelace"} {
+		assert.Equal(t, s, intern([]byte(s)))
+	}
+	b := []byte("official")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = intern(b) }))
+}

@@ -21,6 +21,11 @@ import (
 // body the field list cannot predict (see digestLayout) falls back to the
 // round trip.
 func RecordDigests(key []byte, rec novamed.Record) (map[string]string, error) {
+	return recordDigests(hmac.New(sha256.New, key), key, rec)
+}
+
+// recordDigests is RecordDigests with m, a MAC keyed with key.
+func recordDigests(m hash.Hash, key []byte, rec novamed.Record) (map[string]string, error) {
 	var v reflect.Value
 	var layout []digestField
 	switch {
@@ -37,7 +42,6 @@ func RecordDigests(key []byte, rec novamed.Record) (map[string]string, error) {
 		return FieldDigests(key, body)
 	}
 	out := make(map[string]string, len(layout))
-	m := hmac.New(sha256.New, key)
 	var buf []byte
 	for _, f := range layout {
 		if s := v.Field(f.index).String(); s != "" {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash"
 	"io"
 	"strconv"
 	"strings"
@@ -42,17 +43,26 @@ const (
 // ValidSource is sanitised in the prefix (its exact bytes stay in the hash),
 // and Encode rejects messages of such sources anyway.
 func EventID(source, senderEventID string, body []byte) string {
-	h := sha256.New()
+	var sum [sha256.Size]byte
 	if strings.TrimSpace(senderEventID) != "" {
-		writeField(h, []byte(senderIDDomain))
-		writeField(h, []byte(source))
-		writeField(h, []byte(senderEventID))
+		// Short: framed in a buffer on the stack and hashed at once.
+		var in [192]byte
+		sum = sha256.Sum256(appendField(appendField(appendField(in[:0], senderIDDomain), source), senderEventID))
 	} else {
+		h := sha256.New()
 		writeField(h, []byte(bodyDomain))
 		writeField(h, []byte(source))
 		writeField(h, body)
+		h.Sum(sum[:0])
 	}
-	return sanitiseSource(source) + ":" + hex.EncodeToString(h.Sum(nil))[:eventHashHex]
+	return sanitiseSource(source) + ":" + hexPrefix(sum[:], eventHashHex)
+}
+
+// hexPrefix returns the first n (at most 64) hex digits of sum.
+func hexPrefix(sum []byte, n int) string {
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum)
+	return string(hx[:n])
 }
 
 // writeField writes a length-prefixed field, so ("ab", "c") and ("a", "bc")
@@ -155,12 +165,22 @@ const subjectDomain = "novamed-bridge/subject/v1"
 // the parts never leave intake: a plain hash of an MRN could be reversed
 // by trying them all.
 func SubjectKey(key []byte, parts ...string) string {
-	m := hmac.New(sha256.New, key)
-	writeField(m, []byte(subjectDomain))
+	return subjectKey(hmac.New(sha256.New, key), parts)
+}
+
+// subjectKey is SubjectKey with the keyed MAC m, reset first.
+func subjectKey(m hash.Hash, parts []string) string {
+	n := 8 + len(subjectDomain) + sha256.Size
 	for _, p := range parts {
-		writeField(m, []byte(p))
+		n += 8 + len(p)
 	}
-	return "sub:" + hex.EncodeToString(m.Sum(nil))[:eventHashHex]
+	buf := appendField(make([]byte, 0, n), subjectDomain)
+	for _, p := range parts {
+		buf = appendField(buf, p)
+	}
+	m.Reset()
+	_, _ = m.Write(buf)
+	return "sub:" + hexPrefix(m.Sum(buf[:0]), eventHashHex)
 }
 
 // fieldDomain separates field digests from every other keyed hash made
