@@ -118,3 +118,25 @@ func TestGeneralizeBirthDateFormatsLikeSprintf(t *testing.T) {
 		}
 	}
 }
+
+// The byte forms the tripwire's check uses agree with the string forms.
+func TestByteSkeletonAndSearchMatchStrings(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := rapid.StringMatching(`[ -~]{0,24}`).Draw(t, "s")
+		if got, want := string(appendASCIISkeleton([]byte("x"), []byte(s))), "x"+asciiSkeleton(s); got != want {
+			t.Fatalf("appendASCIISkeleton(%q) = %q, want %q", s, got, want)
+		}
+		if isASCIIBytes([]byte(s)) != isASCII(s) {
+			t.Fatalf("isASCIIBytes(%q) differs", s)
+		}
+		hay := rapid.StringMatching(`[ab]{0,12}`).Draw(t, "haystack")
+		needle := rapid.StringMatching(`[ab]{0,4}`).Draw(t, "needle")
+		if containsString([]byte(hay), needle) != strings.Contains(hay, needle) {
+			t.Fatalf("containsString(%q, %q) differs", hay, needle)
+		}
+	})
+	u := "é" + string(rune(0x80))
+	if isASCIIBytes([]byte(u)) != isASCII(u) {
+		t.Fatal("isASCIIBytes differs on non-ASCII")
+	}
+}

@@ -1,6 +1,7 @@
 package phi
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -112,6 +113,34 @@ func (t *tripwire) hits(k string) bool {
 	return false
 }
 
+// hitsBytes is hits for a skeleton held in bytes.
+func (t *tripwire) hitsBytes(k []byte) bool {
+	for _, n := range t.needles {
+		if len(n) <= len(k) && containsString(k, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsString is strings.Contains(string(b), s) without the conversion.
+func containsString(b []byte, s string) bool {
+	if s == "" {
+		return true
+	}
+	for i := 0; i+len(s) <= len(b); i++ {
+		j := bytes.IndexByte(b[i:len(b)-len(s)+1], s[0])
+		if j < 0 {
+			return false
+		}
+		i += j
+		if string(b[i:i+len(s)]) == s { // compares without allocating
+			return true
+		}
+	}
+	return false
+}
+
 // avoid reports whether a synthetic candidate must be rejected: it equals an
 // input value or contains a needle.
 func (t *tripwire) avoid(candidate string) bool {
@@ -126,11 +155,22 @@ func (t *tripwire) avoidSkeleton(k string) bool {
 // check runs the tripwire over the serialised output body, so it sees
 // exactly what would be sent, every field included, whether or not the
 // code that built the record knew about it.
+//
+// Most values are ASCII: their skeleton is built in one reused buffer and
+// searched in place (hitsBytes), so the check allocates nothing per value.
 func (t *tripwire) check(body []byte) error {
 	var hit string
-	err := walkValues(body, nil, func(key, v string) bool {
-		if t.hits(skeleton(v)) {
-			hit = key
+	var k []byte // the skeleton of the value at hand
+	err := walkBytes(body, nil, func(key, v []byte) bool {
+		var found bool
+		if isASCIIBytes(v) {
+			k = appendASCIISkeleton(k[:0], v)
+			found = t.hitsBytes(k)
+		} else {
+			found = t.hits(skeleton(string(v)))
+		}
+		if found {
+			hit = string(key)
 			return false
 		}
 		return true
