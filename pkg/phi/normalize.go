@@ -125,9 +125,9 @@ func asciiSkeleton(s string) string {
 }
 
 // appendASCIISkeleton appends asciiSkeleton(string(s)) to dst.
-func appendASCIISkeleton(dst, s []byte) []byte {
-	for _, c := range s {
-		switch {
+func appendASCIISkeleton[T string | []byte](dst []byte, s T) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
 		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
 			dst = append(dst, c)
 		case 'A' <= c && c <= 'Z':

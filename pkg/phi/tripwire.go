@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -41,6 +42,8 @@ type tripwire struct {
 	// normalized holds the skeletons of the few input fields the guard
 	// also keys pseudonyms on (see remember), so each is normalised once.
 	normalized []normalizedValue
+	// scratch holds the skeleton of a candidate being tested (avoid).
+	scratch []byte
 }
 
 // normalizedValue is a value and its skeleton.
@@ -81,6 +84,7 @@ func (t *tripwire) disclose(v string) {
 
 // arm turns secrets into needles. Call it after every disclose.
 func (t *tripwire) arm(secrets []string) {
+	t.needles = slices.Grow(t.needles, len(secrets))
 	for _, s := range secrets {
 		k := t.skeleton(s)
 		if k == "" || t.exact[k] {
@@ -144,7 +148,12 @@ func containsString(b []byte, s string) bool {
 // avoid reports whether a synthetic candidate must be rejected: it equals an
 // input value or contains a needle.
 func (t *tripwire) avoid(candidate string) bool {
-	return t.avoidSkeleton(skeleton(candidate))
+	if !isASCII(candidate) {
+		return t.avoidSkeleton(skeleton(candidate))
+	}
+	// Synthetic candidates are ASCII: skeletoned in a reused buffer.
+	t.scratch = appendASCIISkeleton(t.scratch[:0], candidate)
+	return t.exact[string(t.scratch)] || t.hitsBytes(t.scratch)
 }
 
 // avoidSkeleton is avoid for a candidate already normalised.
