@@ -329,8 +329,8 @@ func slice[T any](d *fastDecoder, dst *[]T, elem func(*fastDecoder, *T) bool) bo
 	default:
 		return false // a type error
 	}
-	out := make([]T, 0, d.elements())
 	d.pos++
+	out := []T{}
 	if d.space(); d.eat(']') {
 		*dst = out
 		return true
@@ -395,8 +395,8 @@ func (d *fastDecoder) strs(l *strs) bool {
 		}
 		return ok
 	}
-	*l = strs{items: make([]jstr, 0, d.elements())}
 	d.pos++
+	*l = strs{items: []jstr{}}
 	if d.space(); d.eat(']') {
 		return true
 	}
@@ -418,46 +418,6 @@ func (d *fastDecoder) strs(l *strs) bool {
 			return false
 		}
 	}
-}
-
-// maxElementsHint bounds elements' answer: a capacity hint, not a limit.
-const maxElementsHint = 64
-
-// elements returns how many elements the array at the cursor has (at most
-// maxElementsHint), so that a slice is allocated once at its size. It
-// checks nothing (the decoding pass does): on malformed input the hint is
-// merely wrong.
-func (d *fastDecoder) elements() int {
-	depth, commas, empty := 0, 0, true
-	for i := d.pos; i < len(d.data); i++ {
-		switch d.data[i] {
-		case '"':
-			i = stringEnd(d.data, i+1)
-			empty = false
-		case '[', '{':
-			if depth > 0 {
-				empty = false
-			}
-			depth++
-		case ']', '}':
-			if depth--; depth == 0 {
-				if empty {
-					return 0
-				}
-				return commas + 1
-			}
-		case ',':
-			if depth == 1 {
-				if commas++; commas+1 >= maxElementsHint {
-					return maxElementsHint
-				}
-			}
-		case ' ', '\t', '\n', '\r':
-		default:
-			empty = false
-		}
-	}
-	return commas + 1
 }
 
 // index returns the index of key in keys, or -1.

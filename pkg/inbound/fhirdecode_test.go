@@ -198,18 +198,6 @@ func BenchmarkDecodeResource(b *testing.B) {
 	})
 }
 
-// elements sizes slices exactly for well-formed arrays (a hint only: the
-// decoding pass checks the array).
-func TestFastDecoderElements(t *testing.T) {
-	for in, want := range map[string]int{
-		`[]`: 0, `[ ]`: 0, `[1]`: 1, `[1, 2]`: 2, `[{"a":[1,2]},"x,y"]`: 2, `["a\"],",null]`: 2,
-		`[[],{}]`: 2, `[[[]]]`: 1, "[" + strings.Repeat("0,", 100) + "0]": maxElementsHint,
-	} {
-		d := fastDecoder{data: []byte(in)}
-		assert.Equal(t, want, d.elements(), in)
-	}
-}
-
 // intern gives the same string as a conversion, without an allocation for
 // the codes it knows.
 func TestIntern(t *testing.T) {
