@@ -112,20 +112,23 @@ func (m Message) plainBody() (string, bool) {
 	}
 	if len(m.Digests) > 0 {
 		b.WriteString(`,"digests":{`)
-		keys := make([]string, 0, len(m.Digests))
-		for k := range m.Digests {
-			keys = append(keys, k)
+		type digest struct{ name, value string }
+		var stack [32]digest // Validate allows at most 32
+		ds := stack[:0]
+		for k, v := range m.Digests {
+			ds = append(ds, digest{k, v})
 		}
-		slices.Sort(keys) // encoding/json sorts map keys
-		for i, k := range keys {
+		// encoding/json sorts map keys; the keys are distinct.
+		slices.SortFunc(ds, func(a, b digest) int { return strings.Compare(a.name, b.name) })
+		for i, d := range ds {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			ok = ok && plainString(k) && plainString(m.Digests[k])
+			ok = ok && plainString(d.name) && plainString(d.value)
 			b.WriteByte('"')
-			b.WriteString(k)
+			b.WriteString(d.name)
 			b.WriteString(`":"`)
-			b.WriteString(m.Digests[k])
+			b.WriteString(d.value)
 			b.WriteByte('"')
 		}
 		b.WriteByte('}')

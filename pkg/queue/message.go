@@ -20,6 +20,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/novamed/bridge/internal/jsonscan"
 	"github.com/novamed/bridge/pkg/novamed"
 )
 
@@ -188,7 +190,7 @@ func (m Message) idMatchesSource() bool {
 
 func isJSONObject(raw []byte) bool {
 	raw = bytes.TrimLeft(raw, " \t\r\n")
-	return len(raw) > 0 && raw[0] == '{' && json.Valid(raw)
+	return len(raw) > 0 && raw[0] == '{' && jsonscan.Valid(raw) // json.Valid's verdict, faster
 }
 
 // Decode parses a message body strictly: a JSON object with known keys
