@@ -169,6 +169,9 @@ func normDate(v string) string {
 
 // usDate splits M/D/YYYY or MM/DD/YYYY.
 func usDate(v string) (m, d, y string, ok bool) {
+	if strings.Count(v, "/") != 2 {
+		return "", "", "", false // not three parts: no split to allocate
+	}
 	parts := strings.Split(v, "/")
 	if len(parts) != 3 || len(parts[2]) != 4 || !allDigits(parts[2]) {
 		return "", "", "", false
