@@ -66,15 +66,25 @@ type hmacPseudonymizer struct {
 
 func (h *hmacPseudonymizer) Pseudonym(domain, value string) []byte {
 	m := h.mac()
-	defer h.macs.Put(m)
+	defer h.release(m)
 	// One buffer holds the input, then the sum: one Write, and the only
-	// allocation besides what the caller keeps.
+	// allocation besides what the caller keeps. What is left of the input
+	// past the sum is cleared, and the sum's capacity ends with it.
 	buf := make([]byte, 0, max(8+len(domain)+len(value), sha256.Size))
 	buf = binary.BigEndian.AppendUint64(buf, uint64(len(domain)))
 	buf = append(buf, domain...)
 	buf = append(buf, value...)
 	m.Write(buf)
-	return m.Sum(buf[:0])
+	sum := m.Sum(buf[:0])
+	clear(buf[len(sum):cap(buf)])
+	return sum[:len(sum):len(sum)]
+}
+
+// release resets m (its hash state holds the end of the last input) and
+// pools it.
+func (h *hmacPseudonymizer) release(m hash.Hash) {
+	m.Reset()
+	h.macs.Put(m)
 }
 
 // mac returns a fresh HMAC-SHA256 keyed with h.key: a pooled one reset,

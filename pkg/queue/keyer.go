@@ -22,7 +22,7 @@ import (
 type Keyer struct {
 	key   []byte
 	keyed hash.Cloner // nil when crypto/hmac cannot clone
-	macs  sync.Pool   // keyed MACs between calls; each use resets its MAC first
+	macs  sync.Pool   // keyed MACs between calls, reset when released (and by each use)
 }
 
 // NewKeyer returns a Keyer for key (copied).
@@ -39,14 +39,14 @@ func NewKeyer(key []byte) *Keyer {
 // SubjectKey is SubjectKey(key, parts...).
 func (k *Keyer) SubjectKey(parts ...string) string {
 	m := k.mac()
-	defer k.macs.Put(m)
+	defer k.release(m)
 	return subjectKey(m, parts)
 }
 
 // RecordDigests is RecordDigests(key, rec).
 func (k *Keyer) RecordDigests(rec novamed.Record) (map[string]string, error) {
 	m := k.mac()
-	defer k.macs.Put(m)
+	defer k.release(m)
 	return recordDigests(m, k.key, rec)
 }
 
@@ -63,6 +63,13 @@ func (k *Keyer) mac() hash.Hash {
 		}
 	}
 	return hmac.New(sha256.New, k.key)
+}
+
+// release resets m (its hash state holds the end of the last input, a
+// field value) and pools it.
+func (k *Keyer) release(m hash.Hash) {
+	m.Reset()
+	k.macs.Put(m)
 }
 
 const keyerString = "queue.Keyer{[REDACTED]}"
