@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/novamed/bridge/pkg/phi"
+	"github.com/novamed/bridge/pkg/queue"
 	"github.com/novamed/bridge/pkg/source"
 )
 
@@ -77,4 +78,29 @@ func (c *guardCache) get(key, clinic string, now func() time.Time) (*phi.Guard, 
 	}
 	c.digest, c.guard = d, g
 	return g, nil
+}
+
+// keyerCache keeps the subject keyer for the current pseudonym key,
+// rebuilt when the parameter changes: the key is parsed and keyed once,
+// not per request. Like guardCache, it keeps a digest of the parameter,
+// not the parameter.
+type keyerCache struct {
+	mu     sync.Mutex
+	digest [sha256.Size]byte
+	keyer  *queue.Keyer
+}
+
+func (c *keyerCache) get(param string) (*queue.Keyer, error) {
+	d := sha256.Sum256([]byte(param))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keyer != nil && c.digest == d {
+		return c.keyer, nil
+	}
+	key, err := phi.ParsePseudonymKey(param)
+	if err != nil {
+		return nil, err
+	}
+	c.digest, c.keyer = d, queue.NewKeyer(key)
+	return c.keyer, nil
 }

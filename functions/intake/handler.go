@@ -96,6 +96,7 @@ type Handler struct {
 	now         func() time.Time
 	sources     sourceCache
 	guards      guardCache
+	keyers      keyerCache
 }
 
 // New checks cfg and returns a Handler. It makes no call: sources and keys
@@ -355,9 +356,10 @@ type subject struct {
 	digests map[string]string
 }
 
-// subjects keys every record's person (queue.SubjectKey): a practitioner by
-// NPI across all sources, anyone else by what the source says names them.
-// On failure it sets the answer in o and returns false.
+// subjects keys every record's person (queue.SubjectKey, through the
+// keyer cached for the pseudonym key): a practitioner by NPI across all
+// sources, anyone else by what the source says names them. On failure it
+// sets the answer in o and returns false.
 func (h *Handler) subjects(ctx context.Context, src *source.Source, recs []inbound.Record, o *outcome) ([]subject, bool) {
 	raw, err := h.params.Get(ctx, ParamPseudonymKey)
 	if err != nil {
@@ -365,7 +367,7 @@ func (h *Handler) subjects(ctx context.Context, src *source.Source, recs []inbou
 		o.fail(http.StatusServiceUnavailable, paramsCode(err), "temporarily unavailable")
 		return nil, false
 	}
-	key, err := phi.ParsePseudonymKey(raw)
+	keyer, err := h.keyers.get(raw)
 	if err != nil {
 		o.err = err
 		o.fail(http.StatusServiceUnavailable, "config_error", "temporarily unavailable")
@@ -375,21 +377,18 @@ func (h *Handler) subjects(ctx context.Context, src *source.Source, recs []inbou
 	for i, r := range recs {
 		switch {
 		case r.Kind == novamed.KindPractitioner && novamed.IsNPI(r.Practitioner.NPINumber):
-			out[i].key = queue.SubjectKey(key, "npi", r.Practitioner.NPINumber)
+			out[i].key = keyer.SubjectKey("npi", r.Practitioner.NPINumber)
 		case src.SubjectSource != "" && strings.HasPrefix(r.Subject, "field|"):
 			// The form's field holds a FHIR source's Patient id: the
 			// person is that source's Patient, whichever way they came.
-			out[i].key = queue.SubjectKey(key, "source", src.SubjectSource, "Patient/"+strings.TrimPrefix(r.Subject, "field|"))
+			out[i].key = keyer.SubjectKey("source", src.SubjectSource, "Patient/"+strings.TrimPrefix(r.Subject, "field|"))
 		case r.Subject != "":
-			out[i].key = queue.SubjectKey(key, "source", src.Name, r.Subject)
+			out[i].key = keyer.SubjectKey("source", src.Name, r.Subject)
 		default:
 			continue
 		}
-		body, err := r.Body()
-		if err == nil {
-			out[i].digests, err = queue.FieldDigests(key, body)
-		}
-		if err != nil {
+		var err error
+		if out[i].digests, err = keyer.RecordDigests(r.Record); err != nil {
 			o.err = err
 			o.fail(http.StatusInternalServerError, "internal", "internal error")
 			return nil, false
@@ -708,11 +707,35 @@ func sourceName(req events.APIGatewayV2HTTPRequest) string {
 // headers already joined) into an http.Header.
 func toHeader(m map[string]string) http.Header {
 	h := make(http.Header, len(m))
+	values := make([]string, len(m)) // one allocation for every value
+	i := 0
 	for k, v := range m {
-		h[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
+		key, ok := canonicalHeaders[k]
+		if !ok {
+			key = textproto.CanonicalMIMEHeaderKey(k)
+		}
+		values[i] = v
+		h[key] = values[i : i+1 : i+1]
+		i++
 	}
 	return h
 }
+
+// canonicalHeaders holds the canonical form of the header names senders
+// and API Gateway send on every request, computed once:
+// CanonicalMIMEHeaderKey allocates for every lower-case name.
+var canonicalHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"content-type", "content-length", "host", "user-agent", "accept", "accept-encoding",
+		"webhook-id", "webhook-timestamp", "webhook-signature", "authorization",
+		"typeform-signature", "tally-signature", "x-fs-signature",
+		"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto", "x-amzn-trace-id",
+	} {
+		m[k] = textproto.CanonicalMIMEHeaderKey(k)
+	}
+	return m
+}()
 
 // jsonContentType accepts no Content-Type (the body is sniffed: a body that
 // is not JSON is still refused), application/json and application/*+json

@@ -110,7 +110,7 @@ func (h *Handler) record(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		level = slog.LevelWarn
 	}
 	if h.log.Enabled(ctx, level) {
-		attrs := make([]slog.Attr, 0, 14)
+		attrs := make([]slog.Attr, 0, 16) // 15 below, and the error
 		attrs = append(attrs,
 			slog.String("request_id", req.RequestContext.RequestID),
 			slog.String("stage", h.stage),

@@ -20,7 +20,7 @@ const (
 
 func parseFHIR(body []byte, opts Options, p *parsed) (Result, error) {
 	var r resource
-	err := json.Unmarshal(body, &r)
+	err := decodeResource(body, &r)
 	rt := r.ResourceType.v
 	if err := decodeErr(err, p, "", relevantTo(rt)); err != nil {
 		return Result{}, err
@@ -137,7 +137,7 @@ func focusEntries(entries []entry, first string, res *Result, refs func(*resourc
 		return nil
 	}
 	var r resource
-	if raw := entries[0].Resource; len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &r) != nil || r.ResourceType.v != first {
+	if raw := entries[0].Resource; len(raw) == 0 || raw[0] != '{' || decodeResource(raw, &r) != nil || r.ResourceType.v != first {
 		// Not the bundle the type promises: read it as a collection.
 		return all(len(entries))
 	}
@@ -255,7 +255,7 @@ func mapEntries(entries []entry, picked []int, opts Options, p *parsed, res *Res
 		}
 		prefix := "entry[" + strconv.Itoa(c.i) + "].resource."
 		var r resource
-		err := json.Unmarshal(entries[c.i].Resource, &r)
+		err := decodeResource(entries[c.i].Resource, &r)
 		// Shape errors of this entry belong to the record about to be added.
 		_ = decodeErr(err, p, prefix, relevantTo(c.typ))
 		mapResource(&r, prefix, entries[c.i].FullURL.v, opts, p)
@@ -267,7 +267,7 @@ func mapEntries(entries []entry, picked []int, opts Options, p *parsed, res *Res
 // no such resource.
 func notificationType(raw json.RawMessage) (Notification, bool) {
 	var r resource
-	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &r) != nil {
+	if len(raw) == 0 || raw[0] != '{' || decodeResource(raw, &r) != nil {
 		return "", false
 	}
 	switch r.ResourceType.v {
@@ -342,7 +342,7 @@ const maxReference = 512
 // references of its events.
 func notificationStatus(raw json.RawMessage) (id string, focus []string) {
 	var r resource
-	_ = json.Unmarshal(raw, &r)
+	_ = decodeResource(raw, &r)
 	var sub string
 	var events []string
 	switch r.ResourceType.v {

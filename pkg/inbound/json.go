@@ -103,7 +103,7 @@ func (s *jstr) UnmarshalJSON(b []byte) error {
 			// Fast path: no escapes, the bytes are the string. Invalid UTF-8
 			// is kept as is, so validation rejects it instead of the decoder
 			// silently replacing it.
-			s.v = string(b[1 : len(b)-1])
+			s.v = intern(b[1 : len(b)-1])
 		} else if json.Unmarshal(b, &s.v) != nil {
 			s.bad = true
 			return nil
@@ -114,6 +114,57 @@ func (s *jstr) UnmarshalJSON(b []byte) error {
 		s.bad = true
 	}
 	return nil
+}
+
+// intern returns string(b), without allocating for the codes FHIR
+// resources repeat in every element (types, uses, systems): the mapper
+// reads them and keeps none.
+func intern(b []byte) string {
+	switch string(b) { // a switch on string(b) does not allocate
+	case "Patient":
+		return "Patient"
+	case "Practitioner":
+		return "Practitioner"
+	case "official":
+		return "official"
+	case "usual":
+		return "usual"
+	case "nickname":
+		return "nickname"
+	case "old":
+		return "old"
+	case "home":
+		return "home"
+	case "work":
+		return "work"
+	case "mobile":
+		return "mobile"
+	case "temp":
+		return "temp"
+	case "phone":
+		return "phone"
+	case "email":
+		return "email"
+	case "fax":
+		return "fax"
+	case "physical":
+		return "physical"
+	case "postal":
+		return "postal"
+	case "both":
+		return "both"
+	case "male":
+		return "male"
+	case "female":
+		return "female"
+	case "other":
+		return "other"
+	case "unknown":
+		return "unknown"
+	case "US":
+		return "US"
+	}
+	return string(b)
 }
 
 // strs is a JSON array of strings that never fails decoding.

@@ -101,10 +101,14 @@ func normState(v string) string {
 	return v
 }
 
+// zipSeparators are what people put between a ZIP's digits. A Replacer
+// builds its tables on first use, so it is made once, not per value.
+var zipSeparators = strings.NewReplacer(" ", "", "-", "")
+
 // normZip keeps ZIP and ZIP+4, written 021081234, 02108 1234 or
 // 02108-1234, as NovaMed's 02108 or 02108-1234.
 func normZip(v string) string {
-	digits := strings.NewReplacer(" ", "", "-", "").Replace(v)
+	digits := zipSeparators.Replace(v)
 	if !allDigits(digits) {
 		return v
 	}
@@ -165,6 +169,9 @@ func normDate(v string) string {
 
 // usDate splits M/D/YYYY or MM/DD/YYYY.
 func usDate(v string) (m, d, y string, ok bool) {
+	if strings.Count(v, "/") != 2 {
+		return "", "", "", false // not three parts: no split to allocate
+	}
 	parts := strings.Split(v, "/")
 	if len(parts) != 3 || len(parts[2]) != 4 || !allDigits(parts[2]) {
 		return "", "", "", false

@@ -131,15 +131,3 @@ func decodeFields(data []byte, field func(key string) *string) (Decoded, error) 
 	}
 	return d, nil
 }
-
-// Body returns the record's NovaMed request body as JSON.
-func (r Record) Body() ([]byte, error) {
-	switch {
-	case r.Kind == KindPatient && r.Patient != nil:
-		return json.Marshal(r.Patient)
-	case r.Kind == KindPractitioner && r.Practitioner != nil:
-		return json.Marshal(r.Practitioner)
-	default:
-		return nil, ErrUnknownKind
-	}
-}

@@ -208,6 +208,14 @@ func IsEmail(s string) bool {
 	if len(s) > 254 {
 		return false
 	}
+	if plainAddress(s) {
+		return true // what the parse below concludes, without its allocations
+	}
+	return parsedEmail(s)
+}
+
+// parsedEmail is IsEmail's rule, by net/mail.
+func parsedEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s {
 		return false
@@ -215,6 +223,39 @@ func IsEmail(s string) bool {
 	at := strings.LastIndexByte(s, '@')
 	domain := s[at+1:]
 	return at > 0 && strings.Contains(domain, ".") && !strings.HasSuffix(domain, ".") && !strings.ContainsAny(s, " \"")
+}
+
+// plainAddress reports the common shape of an address: ASCII dot-atoms
+// (RFC 5322 atext, single dots between atoms) either side of one '@', and
+// a dot in the domain. net/mail reads such a text as that very address
+// with no display name, so parsedEmail accepts it
+// (TestPlainAddressesAreParsedEmails); anything else is parsed.
+func plainAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at < 0 {
+		return false
+	}
+	domain := s[at+1:]
+	return dotAtom(s[:at]) && dotAtom(domain) && strings.IndexByte(domain, '.') >= 0
+}
+
+// dotAtom reports an RFC 5322 dot-atom of ASCII atext.
+func dotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.':
+			if s[i-1] == '.' {
+				return false
+			}
+		case strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) < 0:
+			return false
+		}
+	}
+	return true
 }
 
 // IsGender reports whether s is one of NovaMed's gender values.

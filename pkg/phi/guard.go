@@ -210,14 +210,16 @@ func (g *Guard) build(rec novamed.Record, secrets secretSource, rep Report) (nov
 }
 
 // synthesize sets *dst to a synthetic value chosen by the pseudonym of value
-// in domain (the domain also names the field in errors). When no candidate
-// avoids the input values, the record is refused with ErrTripwire.
-func (g *Guard) synthesize(domain, value string, gen func([]byte) (string, bool), dst *string) error {
+// in domain (the domain also names the field in errors), avoiding what t
+// rejects. When no candidate avoids the input values, the record is refused
+// with ErrTripwire. gen captures nothing (t is its argument), so the
+// generators are static functions, not a closure allocated per field.
+func (g *Guard) synthesize(domain, value string, gen func([]byte, *tripwire) (string, bool), t *tripwire, dst *string) error {
 	ps := g.p.Pseudonym(domain, value)
 	if len(ps) < MinPseudonymLen {
 		return ErrPseudonym
 	}
-	v, ok := gen(ps)
+	v, ok := gen(ps, t)
 	if !ok {
 		return fmt.Errorf("%w: no synthetic value for %s avoids the input", ErrTripwire, domain)
 	}
@@ -301,20 +303,20 @@ func (g *Guard) patient(in novamed.PatientRequest, collect secretSource, rep *Re
 	ofPatient := func(v string) string { return id + "\x1f" + v }
 	anonymous := first == "" && last == "" && email == ""
 	synth := []struct {
-		field string
-		in    string
-		value string // what the pseudonym is keyed on
-		make  func(ps []byte) (string, bool)
-		dst   *string
+		domain string // "patient." + the field
+		in     string
+		value  string // what the pseudonym is keyed on
+		make   func(ps []byte, t *tripwire) (string, bool)
+		dst    *string
 		// ofPatient fields need the patient's identity in their key.
 		ofPatient bool
 	}{
-		{"first_name", in.FirstName, id, func(ps []byte) (string, bool) { return pick(firstNames, firstNameSkeletons, ps, t) }, &out.FirstName, false},
-		{"last_name", in.LastName, id, func(ps []byte) (string, bool) { return pick(lastNames, lastNameSkeletons, ps, t) }, &out.LastName, false},
-		{"email", in.Email, id, func(ps []byte) (string, bool) { return syntheticEmail("p-", ps, t) }, &out.Email, false},
-		{"phone", in.Phone, ofPatient(digitsOnly(in.Phone)), func(ps []byte) (string, bool) { return syntheticPhone(ps, t) }, &out.Phone, true},
-		{"address_line1", in.AddressLine1, ofPatient(t.skeleton(in.AddressLine1)), func(ps []byte) (string, bool) { return syntheticStreet(ps, t) }, &out.AddressLine1, true},
-		{"city", in.City, ofPatient(t.skeleton(in.City)), func(ps []byte) (string, bool) { return pick(cityNames, cityNameSkeletons, ps, t) }, &out.City, true},
+		{"patient.first_name", in.FirstName, id, func(ps []byte, t *tripwire) (string, bool) { return pick(firstNames, firstNameSkeletons, ps, t) }, &out.FirstName, false},
+		{"patient.last_name", in.LastName, id, func(ps []byte, t *tripwire) (string, bool) { return pick(lastNames, lastNameSkeletons, ps, t) }, &out.LastName, false},
+		{"patient.email", in.Email, id, func(ps []byte, t *tripwire) (string, bool) { return syntheticEmail("p-", ps, t) }, &out.Email, false},
+		{"patient.phone", in.Phone, ofPatient(digitsOnly(in.Phone)), syntheticPhone, &out.Phone, true},
+		{"patient.address_line1", in.AddressLine1, ofPatient(t.skeleton(in.AddressLine1)), syntheticStreet, &out.AddressLine1, true},
+		{"patient.city", in.City, ofPatient(t.skeleton(in.City)), func(ps []byte, t *tripwire) (string, bool) { return pick(cityNames, cityNameSkeletons, ps, t) }, &out.City, true},
 	}
 	for _, s := range synth {
 		if s.in == "" {
@@ -324,7 +326,7 @@ func (g *Guard) patient(in novamed.PatientRequest, collect secretSource, rep *Re
 			rep.Dropped++
 			continue
 		}
-		if err := g.synthesize("patient."+s.field, s.value, s.make, s.dst); err != nil {
+		if err := g.synthesize(s.domain, s.value, s.make, t, s.dst); err != nil {
 			return novamed.Record{}, err
 		}
 		rep.Replaced++
@@ -384,17 +386,16 @@ func (g *Guard) practitioner(in novamed.PractitionerRequest, collect secretSourc
 
 	// The NPI identifies a practitioner uniquely and for life.
 	if in.Email != "" {
-		mk := func(ps []byte) (string, bool) { return syntheticEmail("dr-", ps, t) }
-		if err := g.synthesize("practitioner.email", skeleton(in.NPINumber), mk, &out.Email); err != nil {
+		mk := func(ps []byte, t *tripwire) (string, bool) { return syntheticEmail("dr-", ps, t) }
+		if err := g.synthesize("practitioner.email", skeleton(in.NPINumber), mk, t, &out.Email); err != nil {
 			return novamed.Record{}, err
 		}
 		rep.Replaced++
 	}
 	if in.Phone != "" {
-		mk := func(ps []byte) (string, bool) { return syntheticPhone(ps, t) }
 		// Keyed on the NPI too: colleagues sharing a practice's number do
 		// not share a synthetic one.
-		if err := g.synthesize("practitioner.phone", skeleton(in.NPINumber)+"\x1f"+digitsOnly(in.Phone), mk, &out.Phone); err != nil {
+		if err := g.synthesize("practitioner.phone", skeleton(in.NPINumber)+"\x1f"+digitsOnly(in.Phone), syntheticPhone, t, &out.Phone); err != nil {
 			return novamed.Record{}, err
 		}
 		rep.Replaced++
@@ -434,7 +435,15 @@ func generalizeBirthDate(canonical string, now time.Time) string {
 	if floor := now.Year() - ageCap; year < floor {
 		year = floor
 	}
-	return fmt.Sprintf("%04d-01-01", year)
+	if year < 0 {
+		return fmt.Sprintf("%04d-01-01", year) // not a date parseBirthDate returns
+	}
+	// fmt.Sprintf("%04d-01-01", year), without fmt's cost.
+	y := strconv.Itoa(year)
+	if len(y) < 4 {
+		y = "0000"[len(y):] + y
+	}
+	return y + "-01-01"
 }
 
 // generalizeZip keeps the three-digit prefix, or none for the sparsely

@@ -1,8 +1,10 @@
 package phi
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
@@ -103,4 +105,38 @@ func TestASCIISkeletonOfNearSkeletons(t *testing.T) {
 			t.Fatal("ASCII fast path differs from the full normalisation")
 		}
 	})
+}
+
+// generalizeBirthDate writes the year as fmt's %04d did.
+func TestGeneralizeBirthDateFormatsLikeSprintf(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, year := range []int{0, 7, 42, 999, 1000, 1936, 1937, 1985, 2026, 9999} {
+		canonical := fmt.Sprintf("%04d-05-06", year)
+		want := fmt.Sprintf("%04d-01-01", max(year, now.Year()-ageCap))
+		if got := generalizeBirthDate(canonical, now); got != want {
+			t.Errorf("year %d: %q, want %q", year, got, want)
+		}
+	}
+}
+
+// The byte forms the tripwire's check uses agree with the string forms.
+func TestByteSkeletonAndSearchMatchStrings(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := rapid.StringMatching(`[ -~]{0,24}`).Draw(t, "s")
+		if got, want := string(appendASCIISkeleton([]byte("x"), []byte(s))), "x"+asciiSkeleton(s); got != want {
+			t.Fatalf("appendASCIISkeleton(%q) = %q, want %q", s, got, want)
+		}
+		if isASCIIBytes([]byte(s)) != isASCII(s) {
+			t.Fatalf("isASCIIBytes(%q) differs", s)
+		}
+		hay := rapid.StringMatching(`[ab]{0,12}`).Draw(t, "haystack")
+		needle := rapid.StringMatching(`[ab]{0,4}`).Draw(t, "needle")
+		if containsString([]byte(hay), needle) != strings.Contains(hay, needle) {
+			t.Fatalf("containsString(%q, %q) differs", hay, needle)
+		}
+	})
+	u := "é" + string(rune(0x80))
+	if isASCIIBytes([]byte(u)) != isASCII(u) {
+		t.Fatal("isASCIIBytes differs on non-ASCII")
+	}
 }

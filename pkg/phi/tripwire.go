@@ -1,8 +1,10 @@
 package phi
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -40,6 +42,8 @@ type tripwire struct {
 	// normalized holds the skeletons of the few input fields the guard
 	// also keys pseudonyms on (see remember), so each is normalised once.
 	normalized []normalizedValue
+	// scratch holds the skeleton of a candidate being tested (avoid).
+	scratch []byte
 }
 
 // normalizedValue is a value and its skeleton.
@@ -80,6 +84,7 @@ func (t *tripwire) disclose(v string) {
 
 // arm turns secrets into needles. Call it after every disclose.
 func (t *tripwire) arm(secrets []string) {
+	t.needles = slices.Grow(t.needles, len(secrets))
 	for _, s := range secrets {
 		k := t.skeleton(s)
 		if k == "" || t.exact[k] {
@@ -112,10 +117,43 @@ func (t *tripwire) hits(k string) bool {
 	return false
 }
 
+// hitsBytes is hits for a skeleton held in bytes.
+func (t *tripwire) hitsBytes(k []byte) bool {
+	for _, n := range t.needles {
+		if len(n) <= len(k) && containsString(k, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsString is strings.Contains(string(b), s) without the conversion.
+func containsString(b []byte, s string) bool {
+	if s == "" {
+		return true
+	}
+	for i := 0; i+len(s) <= len(b); i++ {
+		j := bytes.IndexByte(b[i:len(b)-len(s)+1], s[0])
+		if j < 0 {
+			return false
+		}
+		i += j
+		if string(b[i:i+len(s)]) == s { // compares without allocating
+			return true
+		}
+	}
+	return false
+}
+
 // avoid reports whether a synthetic candidate must be rejected: it equals an
 // input value or contains a needle.
 func (t *tripwire) avoid(candidate string) bool {
-	return t.avoidSkeleton(skeleton(candidate))
+	if !isASCII(candidate) {
+		return t.avoidSkeleton(skeleton(candidate))
+	}
+	// Synthetic candidates are ASCII: skeletoned in a reused buffer.
+	t.scratch = appendASCIISkeleton(t.scratch[:0], candidate)
+	return t.exact[string(t.scratch)] || t.hitsBytes(t.scratch)
 }
 
 // avoidSkeleton is avoid for a candidate already normalised.
@@ -126,11 +164,22 @@ func (t *tripwire) avoidSkeleton(k string) bool {
 // check runs the tripwire over the serialised output body, so it sees
 // exactly what would be sent, every field included, whether or not the
 // code that built the record knew about it.
+//
+// Most values are ASCII: their skeleton is built in one reused buffer and
+// searched in place (hitsBytes), so the check allocates nothing per value.
 func (t *tripwire) check(body []byte) error {
 	var hit string
-	err := walkValues(body, nil, func(key, v string) bool {
-		if t.hits(skeleton(v)) {
-			hit = key
+	var k []byte // the skeleton of the value at hand
+	err := walkBytes(body, nil, func(key, v []byte) bool {
+		var found bool
+		if isASCIIBytes(v) {
+			k = appendASCIISkeleton(k[:0], v)
+			found = t.hitsBytes(k)
+		} else {
+			found = t.hits(skeleton(string(v)))
+		}
+		if found {
+			hit = string(key)
 			return false
 		}
 		return true

@@ -21,6 +21,20 @@ var errNotObject = errors.New("phi: not a JSON object")
 // brace is not read. Malformed input is an error, never a partial walk
 // reported as complete. Nesting depth is bounded only by len(raw).
 func walkValues(raw []byte, onKey func(topKey string), visit func(topKey, s string) bool) error {
+	var top string
+	return walkBytes(raw, func(k []byte) {
+		top = string(k)
+		if onKey != nil {
+			onKey(top)
+		}
+	}, func(_, s []byte) bool { return visit(top, string(s)) })
+}
+
+// walkBytes is walkValues handing over bytes instead of strings: a plain
+// string or a number is a slice of raw, anything else a decoded copy. The
+// callbacks must not keep the slices. The tripwire's check reads every
+// value of every record this way without allocating for each.
+func walkBytes(raw []byte, onKey func(topKey []byte), visit func(topKey, s []byte) bool) error {
 	w := walker{data: raw}
 	w.space()
 	if !w.eat('{') {
@@ -91,7 +105,7 @@ func (w *walker) eat(c byte) bool {
 // value reads one JSON value and visits, in order, the keys, strings and
 // numbers in it. It reports whether visit asked to stop and whether the
 // value was well-formed.
-func (w *walker) value(top string, visit func(topKey, s string) bool) (stopped, ok bool) {
+func (w *walker) value(top []byte, visit func(topKey, s []byte) bool) (stopped, ok bool) {
 	w.stack = w.stack[:0]
 	for {
 		// A value is expected here.
@@ -180,7 +194,7 @@ func (w *walker) value(top string, visit func(topKey, s string) bool) (stopped, 
 }
 
 // member reads a nested object's key and the colon after it, visiting the key.
-func (w *walker) member(top string, visit func(topKey, s string) bool) (stopped, ok bool) {
+func (w *walker) member(top []byte, visit func(topKey, s []byte) bool) (stopped, ok bool) {
 	w.space()
 	k, ok := w.str()
 	if !ok {
@@ -194,12 +208,12 @@ func (w *walker) member(top string, visit func(topKey, s string) bool) (stopped,
 }
 
 // str reads a string literal. Plain strings (no escape, valid UTF-8) are
-// copied as they are; any other is decoded by encoding/json itself, so
-// escapes, surrogates and invalid bytes come out exactly as a decoder
-// produces them.
-func (w *walker) str() (string, bool) {
+// returned as they are, a slice of the data; any other is decoded by
+// encoding/json itself, so escapes, surrogates and invalid bytes come out
+// exactly as a decoder produces them.
+func (w *walker) str() ([]byte, bool) {
 	if !w.eat('"') {
-		return "", false
+		return nil, false
 	}
 	start := w.pos
 	plain, ascii := true, true
@@ -210,48 +224,48 @@ func (w *walker) str() (string, bool) {
 			body := w.data[start:w.pos]
 			w.pos++
 			if plain && (ascii || utf8.Valid(body)) {
-				return string(body), true
+				return body, true
 			}
 			var s string
 			if json.Unmarshal(w.data[start-1:w.pos], &s) != nil {
-				return "", false
+				return nil, false
 			}
-			return s, true
+			return []byte(s), true
 		case c == '\\':
 			plain = false
 			w.pos += 2 // the escaped byte cannot end the string; json.Unmarshal checks the escape
 			continue
 		case c < 0x20:
-			return "", false
+			return nil, false
 		case c >= utf8.RuneSelf:
 			ascii = false
 		}
 		w.pos++
 	}
-	return "", false
+	return nil, false
 }
 
 // number reads a number literal per RFC 8259 and returns it as written.
-func (w *walker) number() (string, bool) {
+func (w *walker) number() ([]byte, bool) {
 	start := w.pos
 	w.eat('-')
 	switch {
 	case w.eat('0'):
 	case w.digits() == 0:
-		return "", false
+		return nil, false
 	}
 	if w.eat('.') && w.digits() == 0 {
-		return "", false
+		return nil, false
 	}
 	if w.eat('e') || w.eat('E') {
 		if !w.eat('+') {
 			w.eat('-')
 		}
 		if w.digits() == 0 {
-			return "", false
+			return nil, false
 		}
 	}
-	return string(w.data[start:w.pos]), true
+	return w.data[start:w.pos], true
 }
 
 func (w *walker) digits() int {

@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -43,17 +43,26 @@ const (
 // ValidSource is sanitised in the prefix (its exact bytes stay in the hash),
 // and Encode rejects messages of such sources anyway.
 func EventID(source, senderEventID string, body []byte) string {
-	h := sha256.New()
+	var sum [sha256.Size]byte
 	if strings.TrimSpace(senderEventID) != "" {
-		writeField(h, []byte(senderIDDomain))
-		writeField(h, []byte(source))
-		writeField(h, []byte(senderEventID))
+		// Short: framed in a buffer on the stack and hashed at once.
+		var in [192]byte
+		sum = sha256.Sum256(appendField(appendField(appendField(in[:0], senderIDDomain), source), senderEventID))
 	} else {
+		h := sha256.New()
 		writeField(h, []byte(bodyDomain))
 		writeField(h, []byte(source))
 		writeField(h, body)
+		h.Sum(sum[:0])
 	}
-	return sanitiseSource(source) + ":" + hex.EncodeToString(h.Sum(nil))[:eventHashHex]
+	return sanitiseSource(source) + ":" + hexPrefix(sum[:], eventHashHex)
+}
+
+// hexPrefix returns the first n (at most 64) hex digits of sum.
+func hexPrefix(sum []byte, n int) string {
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum)
+	return string(hx[:n])
 }
 
 // writeField writes a length-prefixed field, so ("ab", "c") and ("a", "bc")
@@ -97,20 +106,50 @@ func RecordID(eventID string, index int) string {
 // ErrInvalidRecordID is returned by ParseRecordID.
 var ErrInvalidRecordID = errors.New("queue: invalid record id")
 
-var recordIDRE = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.\-]{0,63}:[0-9a-f]{32})/(0|[1-9][0-9]{0,5})$`)
-
 // ParseRecordID splits a record id made by RecordID(EventID(...), index)
-// into its event id and index.
+// into its event id and index: the id must match
+// ^([A-Za-z0-9][A-Za-z0-9_.\-]{0,63}:[0-9a-f]{32})/(0|[1-9][0-9]{0,5})$,
+// checked by hand (every message is checked on encode and decode;
+// TestShapeChecksMatchTheirRegexps pins the equivalence).
 func ParseRecordID(id string) (eventID string, index int, err error) {
-	m := recordIDRE.FindStringSubmatch(id)
-	if m == nil {
+	eventID, idx, ok := strings.Cut(id, "/")
+	if !ok || !validEventID(eventID) || !validIndex(idx) {
 		return "", 0, ErrInvalidRecordID
 	}
-	index, err = strconv.Atoi(m[2])
+	index, err = strconv.Atoi(idx)
 	if err != nil {
 		return "", 0, ErrInvalidRecordID
 	}
-	return m[1], index, nil
+	return eventID, index, nil
+}
+
+// validEventID: a valid source, ':', 32 lower-case hex digits.
+func validEventID(s string) bool {
+	src, hash, ok := strings.Cut(s, ":")
+	return ok && ValidSource(src) && len(hash) == eventHashHex && isLowerHex(hash)
+}
+
+// validIndex: 0, or up to six digits without a leading zero.
+func validIndex(s string) bool {
+	return s == "0" || len(s) >= 1 && len(s) <= 6 && s[0] != '0' && isDigits(s)
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // subjectDomain separates subject keys from every other keyed hash made
@@ -126,12 +165,22 @@ const subjectDomain = "novamed-bridge/subject/v1"
 // the parts never leave intake: a plain hash of an MRN could be reversed
 // by trying them all.
 func SubjectKey(key []byte, parts ...string) string {
-	m := hmac.New(sha256.New, key)
-	writeField(m, []byte(subjectDomain))
+	return subjectKey(hmac.New(sha256.New, key), parts)
+}
+
+// subjectKey is SubjectKey with the keyed MAC m, reset first.
+func subjectKey(m hash.Hash, parts []string) string {
+	n := 8 + len(subjectDomain) + sha256.Size
 	for _, p := range parts {
-		writeField(m, []byte(p))
+		n += 8 + len(p)
 	}
-	return "sub:" + hex.EncodeToString(m.Sum(nil))[:eventHashHex]
+	buf := appendField(make([]byte, 0, n), subjectDomain)
+	for _, p := range parts {
+		buf = appendField(buf, p)
+	}
+	m.Reset()
+	_, _ = m.Write(buf)
+	return "sub:" + hexPrefix(m.Sum(buf[:0]), eventHashHex)
 }
 
 // fieldDomain separates field digests from every other keyed hash made
@@ -142,7 +191,8 @@ const fieldDomain = "novamed-bridge/field/v1"
 // fields of a NovaMed body, by field name: what the ledger compares to tell
 // an unchanged person from a changed one without holding a value. Intake
 // computes them from the record as mapped, before de-identification (a
-// changed email would otherwise change every synthetic name).
+// changed email would otherwise change every synthetic name). Intake,
+// which holds the record itself, uses RecordDigests.
 func FieldDigests(key []byte, body []byte) (map[string]string, error) {
 	var fields map[string]string
 	if err := json.Unmarshal(body, &fields); err != nil {
@@ -152,16 +202,11 @@ func FieldDigests(key []byte, body []byte) (map[string]string, error) {
 	// One keyed MAC, reset per field: the same digests as a new MAC per
 	// field, without deriving the key's pads again for each.
 	m := hmac.New(sha256.New, key)
-	var sum [sha256.Size]byte
+	var buf []byte
 	for name, v := range fields {
-		if v == "" {
-			continue
+		if v != "" {
+			out[name], buf = fieldDigest(m, buf, name, v)
 		}
-		m.Reset()
-		writeField(m, []byte(fieldDomain))
-		writeField(m, []byte(name))
-		writeField(m, []byte(v))
-		out[name] = hex.EncodeToString(m.Sum(sum[:0])[:8])
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"regexp"
+	"strconv"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -21,11 +22,21 @@ func TestShapeChecksMatchTheirRegexps(t *testing.T) {
 		{regexp.MustCompile(`^[a-z0-9_]{1,64}$`), ValidSlug},
 		{regexp.MustCompile(`^[0-9a-f]{16}$`), validDigest},
 		{regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$`), ValidSource},
+		{regexp.MustCompile(`^sub:[0-9a-f]{32}$`), ValidSubject},
+		{recordIDRE, func(s string) bool {
+			ev, i, err := ParseRecordID(s)
+			if m := recordIDRE.FindStringSubmatch(s); m != nil && err == nil && (ev != m[1] || strconv.Itoa(i) != m[2]) {
+				return false // the parts differ from the groups: fail below
+			}
+			return err == nil
+		}},
 	}
 	rapid.Check(t, func(t *rapid.T) {
 		s := rapid.OneOf(
 			rapid.StringMatching(`[A-Za-z0-9_.\-]{0,66}`),
 			rapid.StringMatching(`[0-9a-gA-F]{15,17}`),
+			rapid.StringMatching(`(sub:)?[0-9a-g]{31,33}`),
+			rapid.StringMatching(`[A-Za-z0-9_.\-]{0,65}:[0-9a-gA]{31,33}/(0|00|[1-9][0-9]{0,6}|-1)`),
 			rapid.String(),
 		).Draw(t, "s")
 		for i, c := range checks {
@@ -35,6 +46,9 @@ func TestShapeChecksMatchTheirRegexps(t *testing.T) {
 		}
 	})
 }
+
+// recordIDRE is the record id's shape, which ParseRecordID checks by hand.
+var recordIDRE = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.\-]{0,63}:[0-9a-f]{32})/(0|[1-9][0-9]{0,5})$`)
 
 // FieldDigests with one MAC reset per field gives the digests of a new MAC
 // per field.
