@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/queue"
 	"github.com/novamed/bridge/pkg/samples"
 )
@@ -166,7 +167,7 @@ func (in handlerInput) checkAnswer(t testing.TB, resp events.APIGatewayV2HTTPRes
 // is set the request is signed validly for the chosen source, so the
 // parsers and the guard see the body too. Whatever the input: no panic and
 // checkAnswer's rules; every queued message encodes (fakeQueue encodes as
-// the real sender does).
+// the real sender does) and is what dispatch can take (deliverable).
 //
 // The parameters, ledger and queue are the in-memory fakes of
 // fakes_test.go: through kumo an execution costs SQS, DynamoDB and SSM
@@ -177,7 +178,7 @@ func FuzzHandler(f *testing.F) {
 		f.Add(s.which, s.sign, s.headers, s.body)
 	}
 	srcs := loadSources(f)
-	q := &fakeQueue{discard: true}
+	q := &fakeQueue{discard: true, check: deliverable}
 	h, err := New(Config{
 		Params: localParams(f), Queue: q, DeadLetters: q, Ledger: &fakeLedger{alwaysNew: true},
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Now: func() time.Time { return fuzzNow },
@@ -188,7 +189,27 @@ func FuzzHandler(f *testing.F) {
 		in := handlerInput{which, sign, rawHeaders, body}
 		resp, err := h.Handle(context.Background(), in.request(t, srcs, fuzzNow))
 		in.checkAnswer(t, resp, err)
+		if q.bad.Load() != 0 {
+			t.Fatal("queued a record that is not de-identified, or not a valid NovaMed record")
+		}
 	})
+}
+
+// deliverable: outside production every record is de-identified, and a
+// record that is not held (a dead letter from the start) decodes strictly
+// and passes NovaMed's validation. A reference carries no record.
+func deliverable(m queue.Message) bool {
+	if len(m.Record) == 0 {
+		return true
+	}
+	if !m.Deidentified {
+		return false
+	}
+	if m.DeadLetter != nil {
+		return true
+	}
+	rec, dec, err := novamed.DecodeRecord(m.Kind, m.Record)
+	return err == nil && dec.Dropped == 0 && rec.Validate() == nil
 }
 
 // TestHandlerSeedsKumo runs FuzzHandler's seeds (handlerSeeds and the
