@@ -114,17 +114,19 @@ redrive:
 .PHONY: fuzz soak
 
 ## fuzz: every fuzz target of the repo for FUZZTIME each (Go's -fuzztime: 60s, or 10000000x
-## for ten million executions), one after another; prints each target's execution count
+## for ten million executions), one after another; prints each target's execution count and
+## wall time. FUZZFLAGS go to go test as well (e.g. FUZZFLAGS="-parallel 1" on a shared machine)
 FUZZTIME ?= 30s
+FUZZFLAGS ?=
 fuzz:
 	@set -euo pipefail; \
 	for pkg in $$($(GO) list ./...); do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    log=$$(mktemp); \
-	    if ! $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1; then \
+	    log=$$(mktemp); start=$$SECONDS; \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg >$$log 2>&1; then \
 	      cat $$log; rm -f $$log; echo "FAIL $$pkg $$target"; exit 1; fi; \
 	    execs=$$(grep -o 'execs: [0-9]*' $$log | tail -1 | cut -d' ' -f2 || true); \
-	    printf '%-52s %-28s execs %s\n' $${pkg#github.com/novamed/bridge/} $$target "$${execs:-?}"; \
+	    printf '%-52s %-28s execs %-10s wall %ss\n' $${pkg#github.com/novamed/bridge/} $$target "$${execs:-?}" $$((SECONDS - start)); \
 	    rm -f $$log; \
 	  done; \
 	done

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,8 +39,12 @@ func localParams(t testing.TB) fakeParams {
 
 // fakeQueue encodes every message as the real sender does (so the cost and
 // the checks of encoding stay in), and keeps them unless discard is set.
+// With check set, it counts in bad the messages check refuses (FuzzHandler
+// reads the count after each request).
 type fakeQueue struct {
 	discard bool
+	check   func(queue.Message) bool
+	bad     atomic.Int64
 	mu      sync.Mutex
 	sent    []queue.Message
 }
@@ -48,6 +53,9 @@ func (q *fakeQueue) Send(_ context.Context, msgs []queue.Message) error {
 	for _, m := range msgs {
 		if _, err := m.Encode(); err != nil {
 			return err
+		}
+		if q.check != nil && !q.check(m) {
+			q.bad.Add(1)
 		}
 	}
 	if q.discard {

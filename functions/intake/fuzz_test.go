@@ -2,11 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/queue"
 	"github.com/novamed/bridge/pkg/samples"
 )
@@ -22,66 +28,217 @@ import (
 // selector byte.
 var fuzzSources = []string{"ehr-fhir", "ehr-subscription", "intake-form", "formstack", "typeform-intake"}
 
-// FuzzHandler posts arbitrary headers and bodies to the handler (with
-// in-memory parameters, ledger and queue). When sign is set the request is
-// signed validly for the chosen source, so the parsers and the guard see the
-// body too. Whatever the input: no panic, no 5xx (every dependency works, so
-// a 5xx would blame the bridge for bad input), an answer that is JSON, and
-// every queued message valid and de-identified.
-func FuzzHandler(f *testing.F) {
+// fuzzNow is the handler's clock in FuzzHandler and TestHandlerSeedsKumo:
+// signatures are made and checked at this time.
+var fuzzNow = time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
+
+// handlerInput is one input of FuzzHandler: the source (by selector),
+// whether to sign the body validly, raw "name: value" header lines and the
+// body.
+type handlerInput struct {
+	which   uint8
+	sign    bool
+	headers string
+	body    []byte
+}
+
+// handlerSeeds are the seeds FuzzHandler adds: every sample template, as
+// its sender would post it, and a few hostile requests. The files in
+// testdata/fuzz/FuzzHandler are seeds too (go test reads them; see
+// corpusSeeds).
+func handlerSeeds(t testing.TB) []handlerInput {
+	t.Helper()
 	tmpls, err := samples.Templates()
-	require.NoError(f, err)
-	for i, t := range tmpls {
-		body, err := t.RawBody()
-		require.NoError(f, err)
+	require.NoError(t, err)
+	var seeds []handlerInput
+	for i, tm := range tmpls {
+		body, err := tm.RawBody()
+		require.NoError(t, err)
 		var hdr strings.Builder
-		for k, v := range t.Headers {
+		for k, v := range tm.Headers {
 			hdr.WriteString(k + ": " + v + "\n")
 		}
-		f.Add(uint8(i), t.Signature == samples.SignatureValid, hdr.String(), body)
+		seeds = append(seeds, handlerInput{uint8(i), tm.Signature == samples.SignatureValid, hdr.String(), body})
 	}
-	f.Add(uint8(0), false, "webhook-id: x\nwebhook-timestamp: 1768471200\nwebhook-signature: v1,AAAA\n", []byte(`{}`))
-	f.Add(uint8(1), false, "authorization: Bearer \x00\n", []byte(`{"resourceType":"Patient"}`))
-	f.Add(uint8(2), true, "content-type: application/json; charset=\"\n", []byte(`{"type":"patient","fields":{"given_name":1}}`))
+	return append(seeds,
+		handlerInput{0, false, "webhook-id: x\nwebhook-timestamp: 1768471200\nwebhook-signature: v1,AAAA\n", []byte(`{}`)},
+		handlerInput{1, false, "authorization: Bearer \x00\n", []byte(`{"resourceType":"Patient"}`)},
+		handlerInput{2, true, "content-type: application/json; charset=\"\n", []byte(`{"type":"patient","fields":{"given_name":1}}`)},
+	)
+}
 
-	p := localParams(f)
+// corpusSeeds reads testdata/fuzz/FuzzHandler, the inputs go test runs as
+// seeds besides handlerSeeds ("go test fuzz v1" files of four values).
+func corpusSeeds(t testing.TB) []handlerInput {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzHandler", "*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, paths)
+	seeds := make([]handlerInput, 0, len(paths))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		require.NoError(t, err)
+		in, err := parseCorpusFile(data)
+		require.NoError(t, err, p)
+		seeds = append(seeds, in)
+	}
+	return seeds
+}
+
+// parseCorpusFile reads a FuzzHandler corpus file: a version line, then
+// uint8(…), bool(…), string(…) and []byte(…) lines in argument order.
+func parseCorpusFile(data []byte) (handlerInput, error) {
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 5 || lines[0] != "go test fuzz v1" {
+		return handlerInput{}, fmt.Errorf("not a four-value corpus file")
+	}
+	arg := func(line, typ string) (string, error) {
+		v, ok := strings.CutPrefix(line, typ+"(")
+		if !ok || !strings.HasSuffix(v, ")") {
+			return "", fmt.Errorf("want a %s value", typ)
+		}
+		return v[:len(v)-1], nil
+	}
+	var in handlerInput
+	v, err := arg(lines[1], "uint8")
+	if err == nil {
+		var n uint64
+		n, err = strconv.ParseUint(v, 0, 8)
+		in.which = uint8(n)
+	}
+	if err == nil {
+		if v, err = arg(lines[2], "bool"); err == nil {
+			in.sign, err = strconv.ParseBool(v)
+		}
+	}
+	if err == nil {
+		if v, err = arg(lines[3], "string"); err == nil {
+			in.headers, err = strconv.Unquote(v)
+		}
+	}
+	if err == nil {
+		if v, err = arg(lines[4], "[]byte"); err == nil {
+			var s string
+			s, err = strconv.Unquote(v)
+			in.body = []byte(s)
+		}
+	}
+	return in, err
+}
+
+// request builds the POST to the input's source, signed at now when
+// in.sign is set (the signature headers replace the input's own).
+func (in handlerInput) request(t testing.TB, srcs []samples.Source, now time.Time) events.APIGatewayV2HTTPRequest {
+	name := fuzzSources[int(in.which)%len(fuzzSources)]
+	headers := parseHeaders(in.headers)
+	if in.sign {
+		src, _ := samples.Find(srcs, name)
+		signed, err := samples.Sign(src, in.body, now)
+		require.NoError(t, err)
+		for k, v := range signed {
+			headers[k] = v
+		}
+	}
+	return events.APIGatewayV2HTTPRequest{
+		RawPath:        "/webhooks/" + name,
+		Headers:        headers,
+		PathParameters: map[string]string{"source": name},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST"},
+		},
+		Body: string(in.body),
+	}
+}
+
+// checkAnswer is what the handler owes any request while its dependencies
+// work: no error, no 5xx (a 5xx would blame the bridge for bad input), an
+// answer that is JSON, and no 401 for a validly signed request.
+func (in handlerInput) checkAnswer(t testing.TB, resp events.APIGatewayV2HTTPResponse, err error) {
+	t.Helper()
+	require.NoError(t, err)
+	require.Less(t, resp.StatusCode, 500, "a 5xx for bad input: %s", resp.Body)
+	require.True(t, json.Valid([]byte(resp.Body)), "answer is JSON")
+	if in.sign && resp.StatusCode == http.StatusUnauthorized {
+		t.Fatal("a validly signed request was refused")
+	}
+}
+
+// FuzzHandler posts arbitrary headers and bodies to the handler. When sign
+// is set the request is signed validly for the chosen source, so the
+// parsers and the guard see the body too. Whatever the input: no panic and
+// checkAnswer's rules; every queued message encodes (fakeQueue encodes as
+// the real sender does) and is what dispatch can take (deliverable).
+//
+// The parameters, ledger and queue are the in-memory fakes of
+// fakes_test.go: through kumo an execution costs SQS, DynamoDB and SSM
+// round trips, which measure the network, not the handler.
+// TestHandlerSeedsKumo runs the same seeds through kumo.
+func FuzzHandler(f *testing.F) {
+	for _, s := range handlerSeeds(f) {
+		f.Add(s.which, s.sign, s.headers, s.body)
+	}
 	srcs := loadSources(f)
-	now := time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
-	q := &fakeQueue{discard: true}
+	q := &fakeQueue{discard: true, check: deliverable}
 	h, err := New(Config{
-		Params: p, Queue: q, DeadLetters: q, Ledger: &fakeLedger{alwaysNew: true},
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Now: func() time.Time { return now },
+		Params: localParams(f), Queue: q, DeadLetters: q, Ledger: &fakeLedger{alwaysNew: true},
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Now: func() time.Time { return fuzzNow },
 	})
 	require.NoError(f, err)
 
 	f.Fuzz(func(t *testing.T, which uint8, sign bool, rawHeaders string, body []byte) {
-		name := fuzzSources[int(which)%len(fuzzSources)]
-		headers := parseHeaders(rawHeaders)
-		if sign {
-			src, _ := samples.Find(srcs, name)
-			signed, err := samples.Sign(src, body, now)
-			require.NoError(t, err)
-			for k, v := range signed {
-				headers[k] = v
-			}
-		}
-		ev := events.APIGatewayV2HTTPRequest{
-			RawPath:        "/webhooks/" + name,
-			Headers:        headers,
-			PathParameters: map[string]string{"source": name},
-			RequestContext: events.APIGatewayV2HTTPRequestContext{
-				HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST"},
-			},
-			Body: string(body),
-		}
-		resp, err := h.Handle(context.Background(), ev)
-		require.NoError(t, err)
-		require.Less(t, resp.StatusCode, 500, "a 5xx for bad input: %s", resp.Body)
-		require.True(t, json.Valid([]byte(resp.Body)), "answer is JSON")
-		if sign && resp.StatusCode == http.StatusUnauthorized {
-			t.Fatal("a validly signed request was refused")
+		in := handlerInput{which, sign, rawHeaders, body}
+		resp, err := h.Handle(context.Background(), in.request(t, srcs, fuzzNow))
+		in.checkAnswer(t, resp, err)
+		if q.bad.Load() != 0 {
+			t.Fatal("queued a record that is not de-identified, or not a valid NovaMed record")
 		}
 	})
+}
+
+// deliverable: outside production every record is de-identified, and a
+// record that is not held (a dead letter from the start) decodes strictly
+// and passes NovaMed's validation. A reference carries no record.
+func deliverable(m queue.Message) bool {
+	if len(m.Record) == 0 {
+		return true
+	}
+	if !m.Deidentified {
+		return false
+	}
+	if m.DeadLetter != nil {
+		return true
+	}
+	rec, dec, err := novamed.DecodeRecord(m.Kind, m.Record)
+	return err == nil && dec.Dropped == 0 && rec.Validate() == nil
+}
+
+// TestHandlerSeedsKumo runs FuzzHandler's seeds (handlerSeeds and the
+// corpus files) through the handler wired to kumo (SSM, DynamoDB, SQS over
+// their wire protocols): the same answers are owed, every queued message
+// decodes, is de-identified and valid, and no source's secret reaches the
+// logs.
+func TestHandlerSeedsKumo(t *testing.T) {
+	f := newFixture(t)
+	seeds := append(handlerSeeds(t), corpusSeeds(t)...)
+	queued := 0
+	for i, in := range seeds {
+		f.clock.Set(fuzzNow)
+		resp, err := f.handler.Handle(f.ctx, in.request(t, f.sources, fuzzNow))
+		in.checkAnswer(t, resp, err)
+		for _, m := range f.messages() {
+			queued++
+			require.True(t, m.msg.Deidentified, "seed %d: queued outside production undeidentified", i)
+			require.NoError(t, decodeRecord(t, m.msg).Validate(), "seed %d", i)
+		}
+	}
+	require.NotZero(t, queued, "no seed reached the queue")
+	logs := f.logs.String()
+	for _, s := range f.sources {
+		for _, secret := range s.Definition.Auth.Secrets {
+			require.False(t, strings.Contains(logs, secret), "a secret of %s is in the logs", s.Name)
+		}
+	}
+	require.False(t, bytes.Contains([]byte(logs), []byte(testPseudonymKey)), "the pseudonym key is in the logs")
 }
 
 // parseHeaders reads "name: value" lines; what does not parse is skipped.

@@ -72,3 +72,27 @@ func FuzzParseJotform(f *testing.F) {
 		checkToolParse(t, res, err)
 	})
 }
+
+// FuzzParseTypeform is Typeform's own target (FuzzParse reaches Typeform
+// only one input in four, and with a field map of refs alone). Its field
+// map names an answer by each kind of key Typeform has: a ref, a field id,
+// a question title from the form definition, and a hidden field, so the
+// fuzzer can reach every way an answer is matched.
+func FuzzParseTypeform(f *testing.F) {
+	f.Add(readTestdata(f, "typeform/patient.json"))
+	f.Add([]byte(`{"event_id":"e1","event_type":"form_response","form_response":{` +
+		`"definition":{"fields":[{"id":"t1","title":"Last name?"},{"id":"t1","title":{}}]},` +
+		`"hidden":{"mail":"a@example.com","x":1},` +
+		`"answers":[{"type":"text","text":"Jo","field":{"id":"i1","ref":"id:i1"}},` +
+		`{"type":"text","text":"Smith","field":{"id":"t1"}},` +
+		`{"type":"choices","choices":{"labels":["a",1],"other":"b"},"field":{"ref":"gender"}},` +
+		`{"type":"number","number":1e400,"field":{"id":"i1"}},{"type":"boolean","boolean":true,"field":{"ref":"first_name"}}]}}`))
+	opts := fuzzToolOpts(map[string]string{
+		"first_name": "first_name", "id:i1": "first_name", "title:Last name?": "last_name",
+		"hidden.mail": "email", "dob": "date_of_birth", "gender": "gender", "phone": "phone",
+	}, "")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		res, err := Parse(FormatTypeform, body, opts)
+		checkToolParse(t, res, err)
+	})
+}
