@@ -8,8 +8,10 @@
 package awstest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -70,7 +72,32 @@ func Connect(t testing.TB, url string, optFns ...func(*config.LoadOptions) error
 	if err != nil {
 		t.Fatalf("awstest: AWS configuration: %v", err)
 	}
+	// Wrapped after loading: the loader configures (AWS_CA_BUNDLE) only
+	// clients it can rebuild.
+	cfg.HTTPClient = bufferedClient{cfg.HTTPClient}
 	return &Env{URL: url, Config: cfg}
+}
+
+// bufferedClient reads each answer whole before the SDK sees it. Even with
+// one connection per call, an answer from the in-process kumo was now and
+// then cut mid-read ("use of closed network connection") while the SDK
+// decoded it, with the package's tests running shuffled under load; read
+// at once, inside the call, the answer is taken while the request is
+// still live. The cause (kumo, net/http or the SDK) is not known.
+type bufferedClient struct{ inner aws.HTTPClient }
+
+func (c bufferedClient) Do(req *http.Request) (*http.Response, error) {
+	resp, err := c.inner.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
 }
 
 // SQS returns an SQS client for the Env.
