@@ -1,5 +1,7 @@
 // Package jsonscan checks JSON text faster than encoding/json's scanner,
-// with exactly its verdicts.
+// with exactly its verdicts, and tells what a string reads back as after a
+// JSON round trip: one place for the encoding/json rules that the fast
+// paths of pkg/queue and pkg/phi must match.
 package jsonscan
 
 // maxDepth is encoding/json's nesting limit: a deeper text is invalid.

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/novamed/bridge/internal/jsonscan"
 	"github.com/novamed/bridge/pkg/novamed"
 )
 
@@ -60,29 +60,10 @@ func recordSecrets(rec novamed.Record, known map[string]treatment, kept map[stri
 			out = append(out, f.name)
 		}
 		if !kept[f.name] {
-			out = append(out, asMarshalled(s))
+			out = append(out, jsonscan.AsMarshalled(s))
 		}
 	}
 	return out, nil
-}
-
-// asMarshalled returns s as it reads back after a JSON round trip:
-// encoding/json writes each byte of invalid UTF-8 as U+FFFD.
-func asMarshalled(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b.WriteString(string(utf8.RuneError))
-		} else {
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
 }
 
 // wireField is one field of a request struct as json.Marshal writes it.

@@ -8,8 +8,8 @@ import (
 	"hash"
 	"reflect"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/novamed/bridge/internal/jsonscan"
 	"github.com/novamed/bridge/pkg/novamed"
 )
 
@@ -45,7 +45,7 @@ func recordDigests(m hash.Hash, key []byte, rec novamed.Record) (map[string]stri
 	var buf []byte
 	for _, f := range layout {
 		if s := v.Field(f.index).String(); s != "" {
-			out[f.name], buf = fieldDigest(m, buf, f.name, asMarshalled(s))
+			out[f.name], buf = fieldDigest(m, buf, f.name, jsonscan.AsMarshalled(s))
 		}
 	}
 	return out, nil
@@ -68,25 +68,6 @@ func fieldDigest(m hash.Hash, buf []byte, name, v string) (string, []byte) {
 // appendField appends s framed as writeField frames it.
 func appendField(b []byte, s string) []byte {
 	return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
-}
-
-// asMarshalled returns s as it reads back after a JSON round trip:
-// encoding/json writes each byte of invalid UTF-8 as U+FFFD.
-func asMarshalled(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b.WriteRune(utf8.RuneError)
-		} else {
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
 }
 
 // digestField is a string field of a request type and its JSON key.
