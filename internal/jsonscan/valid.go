@@ -21,6 +21,18 @@ func Valid(data []byte) bool {
 	return v.pos == len(v.data)
 }
 
+// Skip reads the one JSON value that starts at data[pos] (no white space
+// before it), checking it as Valid does, and returns where it ends. The
+// fast decoders that read a value's bytes without decoding them call it,
+// so there is one scanner to keep equal to encoding/json's.
+func Skip(data []byte, pos int) (end int, ok bool) {
+	v := validator{data: data, pos: pos}
+	if !v.value(0) {
+		return pos, false
+	}
+	return v.pos, true
+}
+
 type validator struct {
 	data []byte
 	pos  int

@@ -1,6 +1,10 @@
 package inbound
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/novamed/bridge/internal/jsonscan"
+)
 
 // The fast decoder's JSON reading: objects by key list, lists, the lenient
 // fields, and well-formed values checked as encoding/json's scanner checks
@@ -263,137 +267,13 @@ func (d *fastDecoder) value() ([]byte, bool) {
 	return d.data[start:d.pos], true
 }
 
-// skip reads one JSON value, checking it as encoding/json's scanner does.
-// Nesting is bounded by checkJSON's depth limit, which every body passes
-// before it is decoded.
+// skip reads one JSON value, checking it as encoding/json's scanner does
+// (jsonscan.Skip; the nesting bound there never binds, as every body has
+// passed checkJSON's smaller depth limit before it is decoded).
 func (d *fastDecoder) skip() bool {
-	switch c := d.peek(); {
-	case c == '"':
-		return d.str()
-	case c == '{':
-		d.pos++
-		if d.space(); d.eat('}') {
-			return true
-		}
-		for {
-			d.space()
-			if !d.str() {
-				return false
-			}
-			if d.space(); !d.eat(':') {
-				return false
-			}
-			if d.space(); !d.skip() {
-				return false
-			}
-			d.space()
-			switch {
-			case d.eat(','):
-			case d.eat('}'):
-				return true
-			default:
-				return false
-			}
-		}
-	case c == '[':
-		d.pos++
-		if d.space(); d.eat(']') {
-			return true
-		}
-		for {
-			if d.space(); !d.skip() {
-				return false
-			}
-			d.space()
-			switch {
-			case d.eat(','):
-			case d.eat(']'):
-				return true
-			default:
-				return false
-			}
-		}
-	case c == '-' || '0' <= c && c <= '9':
-		return d.number()
-	case c == 't':
-		return d.literal("true")
-	case c == 'f':
-		return d.literal("false")
-	case c == 'n':
-		return d.literal("null")
-	}
-	return false
-}
-
-// str reads a string literal: no control characters, valid escapes. Bytes
-// that are not UTF-8 pass, as they pass encoding/json's scanner.
-func (d *fastDecoder) str() bool {
-	if !d.eat('"') {
-		return false
-	}
-	for d.pos < len(d.data) {
-		c := d.data[d.pos]
-		d.pos++
-		switch {
-		case c == '"':
-			return true
-		case c < 0x20:
-			return false
-		case c == '\\':
-			if d.pos >= len(d.data) {
-				return false
-			}
-			e := d.data[d.pos]
-			d.pos++
-			switch e {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(d.data)-d.pos < 4 {
-					return false
-				}
-				for _, h := range d.data[d.pos : d.pos+4] {
-					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
-						return false
-					}
-				}
-				d.pos += 4
-			default:
-				return false
-			}
-		}
-	}
-	return false
-}
-
-// number reads a number literal per RFC 8259.
-func (d *fastDecoder) number() bool {
-	d.eat('-')
-	switch {
-	case d.eat('0'):
-	case d.digits() == 0:
-		return false
-	}
-	if d.eat('.') && d.digits() == 0 {
-		return false
-	}
-	if d.eat('e') || d.eat('E') {
-		if !d.eat('+') {
-			d.eat('-')
-		}
-		if d.digits() == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func (d *fastDecoder) digits() int {
-	n := 0
-	for d.pos < len(d.data) && '0' <= d.data[d.pos] && d.data[d.pos] <= '9' {
-		d.pos++
-		n++
-	}
-	return n
+	end, ok := jsonscan.Skip(d.data, d.pos)
+	d.pos = end
+	return ok
 }
 
 func (d *fastDecoder) literal(lit string) bool {
