@@ -1,7 +1,10 @@
-package queue
+package queuekumo_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/novamed/bridge/internal/awstest"
+	"github.com/novamed/bridge/pkg/novamed"
+	"github.com/novamed/bridge/pkg/queue"
 )
 
 // newKumoQueue starts kumo in-process and creates a queue with a name of its
@@ -27,7 +32,7 @@ func newKumoQueue(t *testing.T) (*sqs.Client, string) {
 }
 
 type countingSQS struct {
-	SQSAPI
+	queue.SQSAPI
 	calls atomic.Int64
 }
 
@@ -60,7 +65,7 @@ func receiveAll(t *testing.T, client *sqs.Client, url string, want int) []types.
 func TestSenderKumo25MessagesIn3Batches(t *testing.T) {
 	client, url := newKumoQueue(t)
 	counting := &countingSQS{SQSAPI: client}
-	s, err := NewSender(counting, url)
+	s, err := queue.NewSender(counting, url)
 	require.NoError(t, err)
 
 	msgs := testMessages(t, 25)
@@ -69,12 +74,12 @@ func TestSenderKumo25MessagesIn3Batches(t *testing.T) {
 
 	received := receiveAll(t, client, url, 25)
 	require.Len(t, received, 25)
-	byID := make(map[string]Message, len(msgs))
+	byID := make(map[string]queue.Message, len(msgs))
 	for _, m := range msgs {
 		byID[m.ID] = m
 	}
 	for _, r := range received {
-		got, err := Decode(aws.ToString(r.Body))
+		got, err := queue.Decode(aws.ToString(r.Body))
 		require.NoError(t, err)
 		want, ok := byID[got.ID]
 		require.True(t, ok, "unexpected id %s", got.ID)
@@ -96,10 +101,10 @@ func TestSenderKumo25MessagesIn3Batches(t *testing.T) {
 func TestSenderKumoMissingQueueIsNotRetried(t *testing.T) {
 	client, url := newKumoQueue(t)
 	counting := &countingSQS{SQSAPI: client}
-	s, err := NewSender(counting, url+"-missing")
+	s, err := queue.NewSender(counting, url+"-missing")
 	require.NoError(t, err)
 	err = s.Send(context.Background(), testMessages(t, 3))
-	var se *SendError
+	var se *queue.SendError
 	require.ErrorAs(t, err, &se)
 	require.Len(t, se.Failed, 3)
 	require.EqualValues(t, 1, counting.calls.Load())
@@ -112,8 +117,8 @@ func TestDeadLetterKumoRoundTrip(t *testing.T) {
 	m := testMessage(t)
 	body, err := m.Encode()
 	require.NoError(t, err)
-	dlq := DLQAttributes{
-		ErrorClass: ClassPermanent, ErrorCode: "clinic_not_found", HTTPStatus: 404, Attempts: 1,
+	dlq := queue.DLQAttributes{
+		ErrorClass: queue.ClassPermanent, ErrorCode: "clinic_not_found", HTTPStatus: 404, Attempts: 1,
 		FailedAt: time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC),
 	}
 	attrs, err := dlq.MessageAttributes(m.Attributes())
@@ -125,9 +130,47 @@ func TestDeadLetterKumoRoundTrip(t *testing.T) {
 
 	got := receiveAll(t, client, url, 1)
 	require.Len(t, got, 1)
-	parsed, err := ParseDLQAttributes(got[0].MessageAttributes)
+	parsed, err := queue.ParseDLQAttributes(got[0].MessageAttributes)
 	require.NoError(t, err)
 	require.Equal(t, dlq, parsed)
 	require.Equal(t, body, aws.ToString(got[0].Body), "body unchanged, redrivable as is")
-	require.Equal(t, m.Attributes(), BaseAttributes(got[0].MessageAttributes))
+	require.Equal(t, m.Attributes(), queue.BaseAttributes(got[0].MessageAttributes))
 }
+
+// testMessage is a patient record as dev intake queues it: de-identified,
+// with the marker standing in for a name.
+func testMessage(t testing.TB) queue.Message {
+	t.Helper()
+	eventID := queue.EventID("ehr-a", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", nil)
+	return queue.Message{
+		Version:      queue.Version,
+		ID:           queue.RecordID(eventID, 0),
+		Source:       "ehr-a",
+		Kind:         novamed.KindPatient,
+		ReceivedAt:   time.Date(2026, 3, 1, 12, 30, 45, 123000000, time.UTC),
+		Stage:        queue.StageDev,
+		Deidentified: true,
+		Record: json.RawMessage(`{"clinic_id":"0b5e4b8e-2f4a-4c57-9d7e-1f0d9e2c3a4b","first_name":"` + phiMarker +
+			`","last_name":"Doe","date_of_birth":"1980-01-01","email":"p-1a2b@example.com"}`),
+	}
+}
+
+// testMessages is n records of one event, every other one a practitioner.
+func testMessages(t testing.TB, n int) []queue.Message {
+	t.Helper()
+	eventID := queue.EventID("ehr-a", fmt.Sprintf("evt-%d", n), nil)
+	msgs := make([]queue.Message, n)
+	for i := range msgs {
+		m := testMessage(t)
+		m.ID = queue.RecordID(eventID, i)
+		if i%2 == 1 {
+			m.Kind = novamed.KindPractitioner
+			m.Record = json.RawMessage(`{"first_name":"` + phiMarker + `","npi":"` + strconv.Itoa(i) + `"}`)
+		}
+		msgs[i] = m
+	}
+	return msgs
+}
+
+// phiMarker stands in for a name in test records.
+const phiMarker = "Zelphinora"
