@@ -1,7 +1,6 @@
 package devstack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -371,78 +370,6 @@ func NewSoakLogs(canaries []string) io.Writer {
 		lower[i] = strings.ToLower(c)
 	}
 	return &canaryWriter{canaries: lower}
-}
-
-// subjectless are the samples whose records name no person (the bundle's
-// entries carry no id): sent again as a new event, they are new charts by
-// design (pkg/ledger, "Subjects"), so the soak only repeats them as
-// their sender's retries.
-var subjectless = map[string]bool{"fhir-bundle": true}
-
-// soakEvent makes webhook i from tpl: a FHIR Patient becomes a person of
-// its own (id, family name, email), so new people make new charts; an
-// id-only notification names an AuditEvent of its own about one of the EHR
-// sandbox's soak patients (see notifyEHR); other samples keep their body (a
-// form's event id is its body's hash, so they are the sender's retries)
-// with an event id of their own.
-func soakEvent(s *Stack, tpl samples.Template, sources []samples.Source, i, occurrence int) (events.APIGatewayV2HTTPRequest, error) {
-	switch tpl.Name {
-	case "fhir-patient":
-		var body map[string]any
-		if err := json.Unmarshal(tpl.Body, &body); err != nil {
-			return events.APIGatewayV2HTTPRequest{}, err
-		}
-		body["id"] = fmt.Sprintf("soak-%d", i)
-		body["name"] = []any{map[string]any{"family": fmt.Sprintf("Soakfamily%d", i), "given": []any{"Ottoline"}}}
-		body["telecom"] = []any{map[string]any{"system": "email", "value": fmt.Sprintf("soak%d@mailbox.example", i)}}
-		b, err := json.Marshal(body)
-		if err != nil {
-			return events.APIGatewayV2HTTPRequest{}, err
-		}
-		tpl.Body = b
-	case notificationSample:
-		if i < 0 {
-			break // the baseline: the demo's own notification
-		}
-		b, err := notifyEHR(s, tpl.Body, i, occurrence)
-		if err != nil {
-			return events.APIGatewayV2HTTPRequest{}, err
-		}
-		tpl.Body = b
-	}
-	tpl.EventID = fmt.Sprintf("msg_soak_%s_%d", tpl.Name, i)
-	return tpl.Event(sources, time.Now())
-}
-
-// notificationSample is the athenaOne-style id-only notification: its
-// source has a fhir_server, so dispatch fetches what it names.
-const notificationSample = "fhir-athena-notification"
-
-// notifyEHR makes notification i: the EHR sandbox gets an AuditEvent of
-// its own about soak patient occurrence/2 (each patient is notified twice,
-// as an EHR notifies every change: the second fetch finds the chart the
-// first made), and the sample's body names that AuditEvent instead of the
-// demo's.
-func notifyEHR(s *Stack, body []byte, i, occurrence int) ([]byte, error) {
-	patient := fmt.Sprintf("pt-soak-%d", occurrence/2)
-	audit := fmt.Sprintf("ae-soak-%d", i)
-	resources := []string{
-		fmt.Sprintf(`{"resourceType":"Patient","id":%q,"name":[{"use":"official","family":"Soakehr%d","given":["Philippa"]}],
-			"telecom":[{"system":"email","value":"soakehr%d@mailbox.example"}],"gender":"female","birthDate":"1961-07-14"}`,
-			patient, occurrence/2, occurrence/2),
-		fmt.Sprintf(`{"resourceType":"AuditEvent","id":%q,"type":{"code":"rest"},"entity":[{"what":{"reference":"Patient/%s"}}]}`,
-			audit, patient),
-	}
-	for _, r := range resources {
-		if err := s.EHR.Put([]byte(r)); err != nil {
-			return nil, err
-		}
-	}
-	demo := "AuditEvent/" + ehrDemoAuditEvent
-	if !bytes.Contains(body, []byte(demo)) {
-		return nil, fmt.Errorf("soak: %s no longer names %s", notificationSample, demo)
-	}
-	return bytes.ReplaceAll(body, []byte(demo), []byte("AuditEvent/"+audit)), nil
 }
 
 // sendRetrying posts ev as a sender does: a 503 (or 429) is retried after

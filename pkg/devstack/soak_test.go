@@ -42,6 +42,7 @@ func TestSoakSmall(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("%+v", rep)
 	assert.Positive(t, rep.Delivered)
+	assert.Greater(t, rep.Accepted, rep.Webhooks/2, "most webhooks are new submissions, not resends")
 	assert.Positive(t, rep.Held, "the held sample is in the mix")
 	assert.Equal(t, 2, rep.Instances)
 	assert.Positive(t, rep.Notifications, "id-only notifications are in the mix")

@@ -48,13 +48,8 @@ func (d *fastDecoder) object(keys []string, field func(i int) bool) bool {
 				return false
 			}
 		}
-		d.space()
-		switch {
-		case d.eat(','):
-		case d.eat('}'):
-			return true
-		default:
-			return false
+		if more, ok := d.next('}'); !more {
+			return ok
 		}
 	}
 }
@@ -97,14 +92,9 @@ func slice[T any](d *fastDecoder, dst *[]T, elem func(*fastDecoder, *T) bool) bo
 		} else if !elem(d, &out[len(out)-1]) {
 			return false
 		}
-		d.space()
-		switch {
-		case d.eat(','):
-		case d.eat(']'):
+		if more, ok := d.next(']'); !more {
 			*dst = out
-			return true
-		default:
-			return false
+			return ok
 		}
 	}
 }
@@ -160,15 +150,23 @@ func (d *fastDecoder) strs(l *strs) bool {
 		var s jstr
 		_ = s.UnmarshalJSON(v)
 		l.items = append(l.items, s)
-		d.space()
-		switch {
-		case d.eat(','):
-		case d.eat(']'):
-			return true
-		default:
-			return false
+		if more, ok := d.next(']'); !more {
+			return ok
 		}
 	}
+}
+
+// next reads what follows a member or an element: a comma (more is true)
+// or end, which closes the object or list. ok is false for anything else.
+func (d *fastDecoder) next(end byte) (more, ok bool) {
+	d.space()
+	switch {
+	case d.eat(','):
+		return true, true
+	case d.eat(end):
+		return false, true
+	}
+	return false, false
 }
 
 // initialCap is the room a decoded list starts with: most FHIR lists of a
