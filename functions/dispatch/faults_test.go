@@ -1,6 +1,7 @@
 package main
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -91,6 +92,44 @@ func TestFaultSSMUnavailableMidRun(t *testing.T) {
 	assert.Empty(t, resp.BatchItemFailures)
 	assert.Len(t, nm.Patients(), 4, "every record delivered once")
 	assert.Equal(t, 4, nm.Requests())
+}
+
+// TestFaultSSMDownWaitsOutTheCachesBackOff: after a failed SSM read the
+// parameter cache does not read SSM again for its retry interval (5 s), so
+// a retry sooner would meet the same error and spend one of the record's
+// attempts. The records are made invisible for at least that long, even
+// with a backoff that would retry at once.
+func TestFaultSSMDownWaitsOutTheCachesBackOff(t *testing.T) {
+	e := newFaultyEnv(t)
+	proxied, faults := awstest.StartFaultsFor(t, aws.ToString(e.ssm.Options().BaseEndpoint), awsconfig.WithRetryMaxAttempts(1))
+	var err error
+	e.cache, err = params.New(proxied.SSM(), e.prefix,
+		params.WithNames(ParamAPIKey, ParamClinicID, ParamPseudonymKey),
+		params.WithMinRetryInterval(5*time.Second), params.WithClock(e.clock.Now))
+	require.NoError(t, err)
+	nm := newSandbox(t)
+	var mu sync.Mutex
+	var asked []time.Duration
+	backoff := func(_, _ time.Duration, _ int, retryAfter time.Duration) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, retryAfter)
+		return retryAfter
+	}
+	h := e.handler(e.config("dev", nm.URL), nil, WithBackoff(backoff))
+	e.send(patients(t, "evt-ssm-backoff", 2)...)
+
+	faults.Set("SSM", awstest.Unavailable)
+	_, resp := e.run(h, 2, 10*time.Second)
+	assert.Len(t, resp.BatchItemFailures, 2, "both records retried")
+	require.Len(t, asked, 2)
+	for _, d := range asked {
+		assert.InDelta(t, 5*time.Second, d, float64(time.Second), "the wait the cache's back-off needs, less the time since the read")
+	}
+	visible, inflight := e.counts(e.queueURL)
+	assert.Equal(t, [2]int{0, 2}, [2]int{visible, inflight}, "both invisible until the cache reads SSM again")
+	assert.Zero(t, nm.Requests())
+	assert.Empty(t, e.deadLetters())
 }
 
 // TestFaultDynamoDBThrottling: the ledger answers

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/novamed/bridge/pkg/novamed"
+	"github.com/novamed/bridge/pkg/params"
 	"github.com/novamed/bridge/pkg/phi"
 	"github.com/novamed/bridge/pkg/queue"
 )
@@ -48,6 +49,7 @@ func (p *Pipeline) guardRecord(ctx context.Context, r *Record) Verdict {
 	g, err := p.currentGuard(ctx)
 	if err != nil {
 		r.Result.Class, r.Result.Code = "retryable", "guard_unavailable"
+		r.Result.RetryAfter = params.RetryIn(err)
 		return Retry
 	}
 	m := r.Result.Msg

@@ -62,7 +62,9 @@ type Result struct {
 	Attempt int
 	Latency time.Duration // of the NovaMed call(s)
 	RetryIn time.Duration
-	// RetryAfter is NovaMed's Retry-After, zero when it sent none.
+	// RetryAfter is the least wait before a retry can go differently:
+	// NovaMed's or the EHR's Retry-After, or the parameter cache's back-off
+	// after a failed SSM read (params.RetryIn). Zero when there is none.
 	RetryAfter time.Duration
 	NovaMedID  string
 	// NovaMedMessage is NovaMed's error message when it is a documented

@@ -14,6 +14,7 @@ import (
 
 	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/novamed"
+	"github.com/novamed/bridge/pkg/params"
 	"github.com/novamed/bridge/pkg/queue"
 )
 
@@ -48,6 +49,7 @@ func (p *Pipeline) settle(ctx context.Context, r *Record) Verdict {
 		res.NovaMedMessage = scrubbed(apiErr.Message, r.Orig, r.Sent)
 	} else {
 		res.Code = errorCode(r.CallErr)
+		res.RetryAfter = params.RetryIn(r.CallErr) // the API key's SSM read
 	}
 
 	class := p.classify(r.CallErr)

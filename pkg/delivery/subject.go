@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/novamed/bridge/pkg/ledger"
+	"github.com/novamed/bridge/pkg/params"
 	"github.com/novamed/bridge/pkg/phi"
 	"github.com/novamed/bridge/pkg/queue"
 )
@@ -65,6 +66,7 @@ func (p *Pipeline) claimSubject(ctx context.Context, r *Record) Verdict {
 	if err != nil {
 		release()
 		r.Result.Class, r.Result.Code = "retryable", "params_unavailable"
+		r.Result.RetryAfter = params.RetryIn(err)
 		return Retry
 	}
 	sc, err := p.subjects.ClaimSubject(bctx, m.Subject, m.ID, digests)

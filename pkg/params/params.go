@@ -82,6 +82,29 @@ var (
 	ErrUnavailable = errors.New("params: parameter store unavailable")
 )
 
+// RetryError is what Get returns after a failed load: the load's error,
+// and how long until the cache reads SSM again. A failed load is retried at
+// most once per MinRetryInterval, so a caller that asks sooner only gets
+// the same error back; a caller with retries of its own (dispatch's
+// backoff) waits at least RetryIn before the next.
+type RetryError struct {
+	Err     error
+	RetryIn time.Duration
+}
+
+func (e *RetryError) Error() string { return e.Err.Error() }
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// RetryIn returns how long until the Cache that returned err reads SSM
+// again, or zero when err is not a failed load's (see RetryError).
+func RetryIn(err error) time.Duration {
+	var re *RetryError
+	if errors.As(err, &re) {
+		return max(re.RetryIn, 0)
+	}
+	return 0
+}
+
 // Option configures a Cache.
 type Option func(*config)
 
@@ -254,8 +277,8 @@ func New(client SSMAPI, prefix string, opts ...Option) (*Cache, error) {
 // after the TTL expires; otherwise it answers from memory.
 //
 // Errors: ErrNotFound (the parameter does not exist), ErrNotConfigured,
-// ErrUnavailable (SSM failed and nothing usable is cached), or the context's
-// error.
+// ErrUnavailable (SSM failed and nothing usable is cached; a *RetryError
+// says when the cache reads SSM again), or the context's error.
 func (c *Cache) Get(ctx context.Context, name string) (string, error) {
 	if !c.configured(name) {
 		return "", fmt.Errorf("%w: %q", ErrNotConfigured, name)
@@ -392,6 +415,11 @@ func (c *Cache) current(ctx context.Context) (secrets, error) {
 			return nil, ctxErr
 		}
 	}
+	c.mu.Lock()
+	if !c.failedAt.IsZero() {
+		err = &RetryError{Err: err, RetryIn: c.failedAt.Add(c.cfg.minRetryInterval).Sub(c.cfg.now())}
+	}
+	c.mu.Unlock()
 
 	if values != nil && now.Sub(loadedAt) < c.cfg.ttl+c.cfg.staleGrace {
 		c.staleServed.Add(1)

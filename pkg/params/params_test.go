@@ -150,6 +150,37 @@ func TestCacheFirstLoadFails(t *testing.T) {
 	require.Zero(t, c.Stats().StaleServed)
 }
 
+// After a failed load the error says when the cache reads SSM again, so a
+// caller with retries of its own does not spend them on the back-off.
+func TestCacheFailureSaysWhenItRetries(t *testing.T) {
+	fake := &fakeSSM{fail: errors.New("connection refused"), values: map[string]string{}}
+	clock := newFakeClock()
+	c, err := New(fake, testPrefix, WithNames("api-key"), WithClock(clock.Now), WithMinRetryInterval(5*time.Second))
+	require.NoError(t, err)
+
+	_, err = c.Get(context.Background(), "api-key")
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.Equal(t, 5*time.Second, RetryIn(err), "the failed load")
+	clock.Advance(2 * time.Second)
+	_, err = c.Get(context.Background(), "api-key")
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.Equal(t, 3*time.Second, RetryIn(err), "backing off")
+	require.Equal(t, 1, fake.callCount())
+
+	clock.Advance(3 * time.Second)
+	_, err = c.Get(context.Background(), "api-key")
+	require.Equal(t, 2, fake.callCount(), "read again once the back-off is over")
+	require.Equal(t, 5*time.Second, RetryIn(err), "and failed again")
+
+	fake.set(nil, secretValue)
+	clock.Advance(5 * time.Second)
+	requireValue(t, c, "api-key", secretValue)
+	_, err = c.Get(context.Background(), "missing")
+	require.ErrorIs(t, err, ErrNotConfigured)
+	require.Zero(t, RetryIn(err), "only a failed load's error carries a retry time")
+	require.Zero(t, RetryIn(errors.New("other")))
+}
+
 func TestCacheStaleGraceZero(t *testing.T) {
 	fake := &fakeSSM{values: map[string]string{testPrefix + "/api-key": secretValue}}
 	clock := newFakeClock()

@@ -196,5 +196,5 @@ func paramsError(err error) error {
 	if errors.Is(err, params.ErrNotFound) || errors.Is(err, params.ErrNotConfigured) {
 		return &delivery.ResolveError{Class: "retryable", Code: "config_error", Retry: true}
 	}
-	return &delivery.ResolveError{Class: "retryable", Code: CodeParams, Retry: true}
+	return &delivery.ResolveError{Class: "retryable", Code: CodeParams, Retry: true, RetryAfter: params.RetryIn(err)}
 }
