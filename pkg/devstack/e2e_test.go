@@ -138,18 +138,29 @@ func (e *e2e) assertNoPHI() {
 // ledger write). Only logs just checked free of every canary are printed;
 // the functions log no record values by design.
 func (e *e2e) logProblems(logs string) {
+	if p := problems(logs); p != "" {
+		e.t.Log(p)
+	}
+}
+
+// problems returns the warning and error lines of a function's logs (at
+// most 40), for the message of a failed test: they name the dependency
+// that failed, and hold no record values.
+func problems(logs string) string {
 	const most = 40
+	var b strings.Builder
 	n := 0
 	for line := range strings.Lines(logs) {
 		if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
 			if n++; n <= most {
-				e.t.Log(strings.TrimSpace(line))
+				b.WriteString(line)
 			}
 		}
 	}
 	if n > most {
-		e.t.Logf("… and %d more warnings and errors", n-most)
+		fmt.Fprintf(&b, "… and %d more warnings and errors\n", n-most)
 	}
+	return b.String()
 }
 
 func (e *e2e) deadLetters() []queue.DLQAttributes {

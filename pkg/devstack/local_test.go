@@ -140,7 +140,7 @@ func TestLocalPrintsLinesThatWorkAsPrinted(t *testing.T) {
 		Root: root, Function: IntakeFunction, Event: filepath.Join(root, "events", "intake", "form-patient.json"),
 		EnvVars: envVars[1], RIE: true, Out: &answer, Logs: &logs,
 	}), logs.String())
-	assert.Contains(t, answer.String(), `"statusCode":202`)
+	assert.Contains(t, answer.String(), `"statusCode":202`, "intake's warnings and errors:\n%s", problems(logs.String()))
 	require.NoError(t, stack.WaitDrained(context.Background(), 90*time.Second))
 	assert.Equal(t, delivered+2, len(stack.Sandbox.Patients())+len(stack.Sandbox.Practitioners()), "the invoked record is delivered")
 }
