@@ -25,9 +25,9 @@ var subjectless = map[string]bool{"fhir-bundle": true}
 // soakEvent makes webhook i from tpl: a FHIR Patient becomes a person of
 // its own (id, family name, email), so new people make new charts; an
 // id-only notification names an AuditEvent of its own about one of the EHR
-// sandbox's soak patients (see notifyEHR); other samples keep their body (a
-// form's event id is its body's hash, so they are the sender's retries)
-// with an event id of their own.
+// sandbox's soak patients (see notifyEHR); a form becomes a submission of
+// its own (soakForms); other samples keep their body, with a webhook id of
+// their own.
 func soakEvent(s *Stack, tpl samples.Template, sources []samples.Source, i, occurrence int) (events.APIGatewayV2HTTPRequest, error) {
 	switch tpl.Name {
 	case "fhir-patient":
@@ -114,9 +114,10 @@ type soakForm struct {
 // of the sample (the same submission id, or the same body and so the same
 // hash), answered as a duplicate. Practitioners keep their NPI, so each
 // new submission is the same clinician again (the subject's chart exists).
-// Patients from a form carry no subject (DESIGN: a form names nobody the
-// bridge can match), so each needs a person of their own or the sandbox
-// would count second charts. The given names, birth dates and addresses
+// The patient form samples carry no subject (none fills a subject_field),
+// and a person without one is a new chart each time by design, so each
+// submission needs a person of their own or the sandbox would count second
+// charts. The given names, birth dates and addresses
 // stay the samples', and stay canaries.
 var soakForms = map[string]soakForm{
 	"form-patient":                     {ids: []string{"sub_8KQ2ZP"}, names: []string{"Jorgensen"}, emails: []string{"k.jorgensen@"}},
