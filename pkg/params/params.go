@@ -415,16 +415,15 @@ func (c *Cache) current(ctx context.Context) (secrets, error) {
 			return nil, ctxErr
 		}
 	}
-	c.mu.Lock()
-	if !c.failedAt.IsZero() {
-		err = &RetryError{Err: err, RetryIn: c.failedAt.Add(c.cfg.minRetryInterval).Sub(c.cfg.now())}
-	}
-	c.mu.Unlock()
-
 	if values != nil && now.Sub(loadedAt) < c.cfg.ttl+c.cfg.staleGrace {
 		c.staleServed.Add(1)
 		c.warnStale(now.Sub(loadedAt), err)
 		return values, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.failedAt.IsZero() {
+		err = &RetryError{Err: err, RetryIn: c.failedAt.Add(c.cfg.minRetryInterval).Sub(c.cfg.now())}
 	}
 	return nil, err
 }
