@@ -3,7 +3,8 @@ package novamed
 import (
 	"encoding/json"
 	"reflect"
-	"strings"
+
+	"github.com/novamed/bridge/internal/jsonscan"
 )
 
 // Body returns the record's NovaMed request body as JSON: what json.Marshal
@@ -29,11 +30,11 @@ func (r Record) Body() ([]byte, error) {
 	}
 }
 
-// bodyField is a field of a request type as json.Marshal writes it.
+// bodyField is a field of a request type as json.Marshal writes it, with
+// its key as written (`"name":`).
 type bodyField struct {
-	key       string // `"name":`
-	index     int
-	omitEmpty bool
+	jsonscan.StringField
+	key string
 }
 
 var (
@@ -42,26 +43,15 @@ var (
 )
 
 // bodyLayout returns t's fields in json.Marshal's order, or nil unless t is
-// the case plainBody can write exactly: a struct without custom
-// marshalling whose fields are all exported strings with plain, distinct
-// json names and at most the omitempty option.
+// the case plainBody can write exactly (jsonscan.StringFields).
 func bodyLayout(t reflect.Type) []bodyField {
-	for _, m := range []reflect.Type{reflect.TypeFor[json.Marshaler](), reflect.TypeFor[interface{ MarshalText() ([]byte, error) }]()} {
-		if t.Implements(m) || reflect.PointerTo(t).Implements(m) {
-			return nil
-		}
+	fields := jsonscan.StringFields(t)
+	if fields == nil {
+		return nil
 	}
-	var out []bodyField
-	seen := map[string]bool{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if !f.IsExported() || f.Anonymous || f.Type != reflect.TypeFor[string]() ||
-			!plainString(name) || name == "" || seen[name] || (opts != "" && opts != "omitempty") {
-			return nil
-		}
-		seen[name] = true
-		out = append(out, bodyField{key: `"` + name + `":`, index: i, omitEmpty: opts == "omitempty"})
+	out := make([]bodyField, len(fields))
+	for i, f := range fields {
+		out[i] = bodyField{StringField: f, key: `"` + f.Name + `":`}
 	}
 	return out
 }
@@ -75,13 +65,13 @@ func plainBody(v reflect.Value, layout []bodyField) ([]byte, bool) {
 	}
 	n := 2
 	for _, f := range layout {
-		n += len(f.key) + len(v.Field(f.index).String()) + 3
+		n += len(f.key) + len(v.Field(f.Index).String()) + 3
 	}
 	b := make([]byte, 0, n)
 	b = append(b, '{')
 	for _, f := range layout {
-		s := v.Field(f.index).String()
-		if f.omitEmpty && s == "" {
+		s := v.Field(f.Index).String()
+		if f.OmitEmpty && s == "" {
 			continue
 		}
 		if !plainString(s) {

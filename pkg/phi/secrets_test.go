@@ -8,6 +8,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/novamed/bridge/internal/jsonscan"
 	"github.com/novamed/bridge/pkg/novamed"
 )
 
@@ -15,7 +16,7 @@ import (
 // silently fall back to marshalling), and must cover every field.
 func TestWireLayoutCoversEveryField(t *testing.T) {
 	for name, tc := range map[string]struct {
-		layout []wireField
+		layout []jsonscan.StringField
 		typ    reflect.Type
 	}{
 		"patient":      {patientWire, reflect.TypeFor[novamed.PatientRequest]()},
@@ -26,50 +27,6 @@ func TestWireLayoutCoversEveryField(t *testing.T) {
 		}
 	}
 }
-
-func TestWireLayoutRefusesWhatItCannotPredict(t *testing.T) {
-	type noTag struct{ A string }
-	type dash struct {
-		A string `json:"-"`
-	}
-	type asString struct {
-		A string `json:"a,string"`
-	}
-	type number struct {
-		A int `json:"a"`
-	}
-	type named struct {
-		A novamed.Kind `json:"a"`
-	}
-	type escaped struct {
-		A string `json:"a<b"`
-	}
-	dup := reflect.StructOf([]reflect.StructField{
-		{Name: "A", Type: reflect.TypeFor[string](), Tag: `json:"a"`},
-		{Name: "B", Type: reflect.TypeFor[string](), Tag: `json:"a"`},
-	})
-	type unexported struct {
-		A string `json:"a"`
-		b string
-	}
-	for name, typ := range map[string]reflect.Type{
-		"no tag": reflect.TypeFor[noTag](), "dash": reflect.TypeFor[dash](), "string option": reflect.TypeFor[asString](),
-		"int": reflect.TypeFor[number](), "named string": reflect.TypeFor[named](), "escaped name": reflect.TypeFor[escaped](),
-		"duplicate name": dup, "unexported": reflect.TypeFor[unexported](), "marshaler": reflect.TypeFor[novamed.Kind](),
-		"custom marshaler": reflect.TypeFor[jsonMarshalingStruct](),
-	} {
-		if wireLayout(typ) != nil {
-			t.Errorf("%s: layout predicted", name)
-		}
-	}
-	_ = unexported{b: ""}
-}
-
-type jsonMarshalingStruct struct {
-	A string `json:"a"`
-}
-
-func (jsonMarshalingStruct) MarshalJSON() ([]byte, error) { return []byte(`{}`), nil }
 
 // fillStrings sets every string field of the struct p points to: empty,
 // ordinary and adversarial text, and raw bytes (invalid UTF-8 included).

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"hash"
 	"reflect"
-	"strings"
 
 	"github.com/novamed/bridge/internal/jsonscan"
 	"github.com/novamed/bridge/pkg/novamed"
@@ -18,7 +17,7 @@ import (
 // keys every record it maps, and the round trip through JSON cost more
 // than the digests themselves. A value reads as it would after the round
 // trip (each byte of invalid UTF-8 becomes U+FFFD); a request type whose
-// body the field list cannot predict (see digestLayout) falls back to the
+// body the field list cannot predict (see jsonscan.StringFields) falls back to the
 // round trip.
 func RecordDigests(key []byte, rec novamed.Record) (map[string]string, error) {
 	return recordDigests(hmac.New(sha256.New, key), key, rec)
@@ -27,7 +26,7 @@ func RecordDigests(key []byte, rec novamed.Record) (map[string]string, error) {
 // recordDigests is RecordDigests with m, a MAC keyed with key.
 func recordDigests(m hash.Hash, key []byte, rec novamed.Record) (map[string]string, error) {
 	var v reflect.Value
-	var layout []digestField
+	var layout []jsonscan.StringField
 	switch {
 	case rec.Kind == novamed.KindPatient && rec.Patient != nil:
 		v, layout = reflect.ValueOf(rec.Patient).Elem(), patientDigestLayout
@@ -44,8 +43,8 @@ func recordDigests(m hash.Hash, key []byte, rec novamed.Record) (map[string]stri
 	out := make(map[string]string, len(layout))
 	var buf []byte
 	for _, f := range layout {
-		if s := v.Field(f.index).String(); s != "" {
-			out[f.name], buf = fieldDigest(m, buf, f.name, jsonscan.AsMarshalled(s))
+		if s := v.Field(f.Index).String(); s != "" {
+			out[f.Name], buf = fieldDigest(m, buf, f.Name, jsonscan.AsMarshalled(s))
 		}
 	}
 	return out, nil
@@ -70,55 +69,7 @@ func appendField(b []byte, s string) []byte {
 	return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
 }
 
-// digestField is a string field of a request type and its JSON key.
-type digestField struct {
-	name  string
-	index int
-}
-
 var (
-	patientDigestLayout      = digestLayout(reflect.TypeFor[novamed.PatientRequest]())
-	practitionerDigestLayout = digestLayout(reflect.TypeFor[novamed.PractitionerRequest]())
+	patientDigestLayout      = jsonscan.StringFields(reflect.TypeFor[novamed.PatientRequest]())
+	practitionerDigestLayout = jsonscan.StringFields(reflect.TypeFor[novamed.PractitionerRequest]())
 )
-
-// digestLayout returns the fields of t that the body's JSON object holds,
-// or nil unless t is the simple case whose body it can predict: a struct
-// without custom marshalling whose fields are all exported plain strings
-// with distinct plain json names (omitempty aside, which only leaves out
-// empty values, and those have no digest).
-func digestLayout(t reflect.Type) []digestField {
-	for _, m := range []reflect.Type{reflect.TypeFor[interface{ MarshalJSON() ([]byte, error) }](),
-		reflect.TypeFor[interface{ MarshalText() ([]byte, error) }]()} {
-		if t.Implements(m) || reflect.PointerTo(t).Implements(m) {
-			return nil
-		}
-	}
-	var out []digestField
-	seen := map[string]bool{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() || f.Anonymous || f.Type != reflect.TypeFor[string]() {
-			return nil
-		}
-		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if !plainKey(name) || seen[name] || (opts != "" && opts != "omitempty") {
-			return nil
-		}
-		seen[name] = true
-		out = append(out, digestField{name: name, index: i})
-	}
-	return out
-}
-
-// plainKey: a JSON key that reads back as written.
-func plainKey(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
