@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/novamed/bridge/pkg/samples"
 )
 
 // TestCanariesCannotBeSyntheticValues keeps the samples' PHI distinctive.
@@ -25,10 +23,7 @@ import (
 func TestCanariesCannotBeSyntheticValues(t *testing.T) {
 	root, err := FindRoot(".")
 	require.NoError(t, err)
-	sources, err := LoadLocalSources(root)
-	require.NoError(t, err)
-	ts, err := samples.Templates()
-	require.NoError(t, err)
+	sources, ts := localSamples(t)
 	canaries := Canaries(ts, sources)
 	require.NotEmpty(t, canaries)
 
@@ -80,12 +75,7 @@ func squash(s string) string {
 }
 
 func TestCanaries(t *testing.T) {
-	root, err := FindRoot(".")
-	require.NoError(t, err)
-	sources, err := LoadLocalSources(root)
-	require.NoError(t, err)
-	ts, err := samples.Templates()
-	require.NoError(t, err)
+	sources, ts := localSamples(t)
 	canaries := Canaries(ts, sources)
 	// Patient values the guard replaces are canaries; a practitioner's
 	// public identity and fictional 555-01XX numbers are not.

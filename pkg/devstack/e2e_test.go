@@ -65,12 +65,7 @@ type e2e struct {
 
 func startE2E(t *testing.T, mutate func(*Options)) *e2e {
 	t.Helper()
-	root, err := FindRoot(".")
-	require.NoError(t, err)
-	sources, err := LoadLocalSources(root)
-	require.NoError(t, err)
-	ts, err := samples.Templates()
-	require.NoError(t, err)
+	sources, ts := localSamples(t)
 	e := &e2e{t: t, sources: sources, templates: map[string]samples.Template{}, canaries: Canaries(ts, sources), logs: &logtest.Buffer{}}
 	for _, tpl := range ts {
 		e.templates[tpl.Name] = tpl
@@ -80,6 +75,7 @@ func startE2E(t *testing.T, mutate func(*Options)) *e2e {
 	if mutate != nil {
 		mutate(&opts)
 	}
+	var err error
 	e.Stack, err = Start(context.Background(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -87,6 +83,19 @@ func startE2E(t *testing.T, mutate func(*Options)) *e2e {
 		e.assertNoPHI()
 	})
 	return e
+}
+
+// localSamples returns the local stack's sources and the sample templates,
+// as make local and make demo load them.
+func localSamples(t testing.TB) ([]samples.Source, []samples.Template) {
+	t.Helper()
+	root, err := FindRoot(".")
+	require.NoError(t, err)
+	sources, err := LoadLocalSources(root)
+	require.NoError(t, err)
+	templates, err := samples.Templates()
+	require.NoError(t, err)
+	return sources, templates
 }
 
 // post sends a sample, freshly signed, with a distinct event id so tests

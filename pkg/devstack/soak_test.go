@@ -7,8 +7,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/novamed/bridge/pkg/samples"
 )
 
 // TestSoakSmall is `make soak` in small, in `make test`: 300 webhooks from
@@ -21,12 +19,7 @@ import (
 // Development sandbox or a log line. (The killed dispatch of `make soak`
 // is left out: its claim lasts the ledger lease, two minutes.)
 func TestSoakSmall(t *testing.T) {
-	root, err := FindRoot(".")
-	require.NoError(t, err)
-	sources, err := LoadLocalSources(root)
-	require.NoError(t, err)
-	templates, err := samples.Templates()
-	require.NoError(t, err)
+	sources, templates := localSamples(t)
 	logs := NewSoakLogs(Canaries(templates, sources))
 	s, err := Start(context.Background(), Options{
 		Name: RandomName(), Binaries: binaries(t), Sources: sources, Canaries: Canaries(templates, sources),

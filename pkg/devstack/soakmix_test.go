@@ -16,12 +16,7 @@ import (
 // own: two of them parse to two event ids, and for a patient to two
 // people (family name and email) with the sample's other values.
 func TestSoakFormsAreSubmissionsOfTheirOwn(t *testing.T) {
-	root, err := FindRoot(".")
-	require.NoError(t, err)
-	sources, err := LoadLocalSources(root)
-	require.NoError(t, err)
-	templates, err := samples.Templates()
-	require.NoError(t, err)
+	sources, templates := localSamples(t)
 
 	forms := 0
 	for _, tpl := range templates {
