@@ -373,8 +373,9 @@ func NewSoakLogs(canaries []string) io.Writer {
 }
 
 // sendRetrying posts ev as a sender does: a 503 (or 429) is retried after
-// a short pause, up to ten attempts. It returns the last answer and the
-// time of the whole exchange.
+// a pause that grows to a second, up to thirty attempts (about 20 s: a
+// real sender retries for hours, and a loaded machine can answer 503 for
+// seconds). It returns the last answer and the time of the whole exchange.
 func sendRetrying(ctx context.Context, s *Stack, ev events.APIGatewayV2HTTPRequest) (int, []byte, time.Duration, error) {
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
@@ -382,10 +383,10 @@ func sendRetrying(ctx context.Context, s *Stack, ev events.APIGatewayV2HTTPReque
 		if err != nil {
 			return 0, nil, time.Since(start), err
 		}
-		if (resp.Status != http.StatusServiceUnavailable && resp.Status != http.StatusTooManyRequests) || attempt == 9 {
+		if (resp.Status != http.StatusServiceUnavailable && resp.Status != http.StatusTooManyRequests) || attempt == 29 {
 			return resp.Status, resp.Body, time.Since(start), nil
 		}
-		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+		time.Sleep(time.Duration(min(50*(attempt+1), 1000)) * time.Millisecond)
 	}
 }
 
