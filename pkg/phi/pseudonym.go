@@ -1,14 +1,13 @@
 package phi
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
-	"sync"
+
+	"github.com/novamed/bridge/internal/keyedmac"
 )
 
 // Pseudonymizer turns a value into a stable pseudonym within a domain (the
@@ -40,33 +39,18 @@ func NewHMACPseudonymizer(key []byte) (Pseudonymizer, error) {
 	if len(key) < MinKeyLen {
 		return nil, ErrShortKey
 	}
-	h := &hmacPseudonymizer{key: append([]byte(nil), key...)}
-	// An HMAC keyed once and cloned per pseudonym skips hashing the two
-	// padded key blocks on every call (FIPS 198-1 allows storing these
-	// intermediate values; they are as secret as the key, and stay in this
-	// struct, which never prints). The Reset makes crypto/hmac store them.
-	keyed := hmac.New(sha256.New, h.key)
-	keyed.Reset()
-	if c, ok := keyed.(hash.Cloner); ok {
-		if _, err := c.Clone(); err == nil {
-			h.keyed = c
-		}
-	}
-	return h, nil
+	// An HMAC keyed once and cloned per pseudonym (internal/keyedmac):
+	// the guard asks for several pseudonyms per record.
+	return &hmacPseudonymizer{macs: keyedmac.New(key)}, nil
 }
 
 type hmacPseudonymizer struct {
-	key   []byte
-	keyed hash.Cloner // nil when crypto/hmac cannot clone (then each call keys anew)
-	// macs holds keyed MACs between calls (clones of keyed, reset before
-	// use): a clone is three allocations, and the guard asks for several
-	// pseudonyms per record.
-	macs sync.Pool
+	macs *keyedmac.Pool // holds the key; renders as a placeholder too
 }
 
 func (h *hmacPseudonymizer) Pseudonym(domain, value string) []byte {
-	m := h.mac()
-	defer h.release(m)
+	m := h.macs.Get()
+	defer h.macs.Put(m)
 	// One buffer holds the input, then the sum: one Write, and the only
 	// allocation besides what the caller keeps. What is left of the input
 	// past the sum is cleared, and the sum's capacity ends with it.
@@ -78,31 +62,6 @@ func (h *hmacPseudonymizer) Pseudonym(domain, value string) []byte {
 	sum := m.Sum(buf[:0])
 	clear(buf[len(sum):cap(buf)])
 	return sum[:len(sum):len(sum)]
-}
-
-// release resets m (its hash state holds the end of the last input) and
-// pools it.
-func (h *hmacPseudonymizer) release(m hash.Hash) {
-	m.Reset()
-	h.macs.Put(m)
-}
-
-// mac returns a fresh HMAC-SHA256 keyed with h.key: a pooled one reset,
-// else a clone of the keyed one. Cloning only reads the keyed state, so
-// concurrent calls are safe.
-func (h *hmacPseudonymizer) mac() hash.Hash {
-	if m, ok := h.macs.Get().(hash.Hash); ok {
-		m.Reset()
-		return m
-	}
-	if h.keyed != nil {
-		if c, err := h.keyed.Clone(); err == nil {
-			if m, ok := c.(hash.Hash); ok {
-				return m
-			}
-		}
-	}
-	return hmac.New(sha256.New, h.key)
 }
 
 const redactedKey = "phi.HMACPseudonymizer{key:[REDACTED]}"

@@ -2,13 +2,10 @@ package queue
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
 	"fmt"
-	"hash"
 	"log/slog"
-	"sync"
 
+	"github.com/novamed/bridge/internal/keyedmac"
 	"github.com/novamed/bridge/pkg/novamed"
 )
 
@@ -20,56 +17,29 @@ import (
 // It holds the key (and MACs keyed with it, which are as secret), so it
 // renders in fmt and slog as a placeholder.
 type Keyer struct {
-	key   []byte
-	keyed hash.Cloner // nil when crypto/hmac cannot clone
-	macs  sync.Pool   // keyed MACs between calls, reset when released (and by each use)
+	key  []byte
+	macs *keyedmac.Pool
 }
 
 // NewKeyer returns a Keyer for key (copied).
 func NewKeyer(key []byte) *Keyer {
 	k := &Keyer{key: bytes.Clone(key)}
-	m := hmac.New(sha256.New, k.key)
-	m.Reset() // makes crypto/hmac store the padded key's states, which clones share
-	if c, ok := m.(hash.Cloner); ok {
-		k.keyed = c
-	}
+	k.macs = keyedmac.New(k.key)
 	return k
 }
 
 // SubjectKey is SubjectKey(key, parts...).
 func (k *Keyer) SubjectKey(parts ...string) string {
-	m := k.mac()
-	defer k.release(m)
+	m := k.macs.Get()
+	defer k.macs.Put(m)
 	return subjectKey(m, parts)
 }
 
 // RecordDigests is RecordDigests(key, rec).
 func (k *Keyer) RecordDigests(rec novamed.Record) (map[string]string, error) {
-	m := k.mac()
-	defer k.release(m)
+	m := k.macs.Get()
+	defer k.macs.Put(m)
 	return recordDigests(m, k.key, rec)
-}
-
-// mac returns a MAC keyed with k.key, in any state: its users reset it.
-func (k *Keyer) mac() hash.Hash {
-	if m, ok := k.macs.Get().(hash.Hash); ok {
-		return m
-	}
-	if k.keyed != nil {
-		if c, err := k.keyed.Clone(); err == nil {
-			if m, ok := c.(hash.Hash); ok {
-				return m
-			}
-		}
-	}
-	return hmac.New(sha256.New, k.key)
-}
-
-// release resets m (its hash state holds the end of the last input, a
-// field value) and pools it.
-func (k *Keyer) release(m hash.Hash) {
-	m.Reset()
-	k.macs.Put(m)
 }
 
 const keyerString = "queue.Keyer{[REDACTED]}"
