@@ -1,10 +1,10 @@
+//go:build !nokumo
+
 package main
 
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,39 +24,10 @@ import (
 	"github.com/novamed/bridge/internal/logtest"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/metrics"
-	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/params"
 	"github.com/novamed/bridge/pkg/queue"
 	"github.com/novamed/bridge/pkg/samples"
 )
-
-// Test configuration of the deployment. The pseudonym key is a test key.
-const (
-	testClinicID     = "6f1c3a52-8e0b-4c1e-9a57-2d4b8e7f1a90"
-	testPseudonymKey = "bG9jYWwtdGVzdC1wc2V1ZG9ueW0ta2V5LTAxMjM0NTY3ODk=" // base64, as operators create it
-	testParamTTL     = 5 * time.Minute
-)
-
-// repoRoot is where events/ lives, from this package's directory.
-var repoRoot = filepath.Join("..", "..")
-
-// loadSources reads the local test sources (events/sources).
-func loadSources(t testing.TB) []samples.Source {
-	t.Helper()
-	srcs, err := samples.LoadSources(filepath.Join(repoRoot, "events", "sources"))
-	require.NoError(t, err)
-	return srcs
-}
-
-// loadEvent reads events/intake/<name>.json.
-func loadEvent(t testing.TB, name string) events.APIGatewayV2HTTPRequest {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot, "events", "intake", name+".json"))
-	require.NoError(t, err)
-	ev, err := samples.DecodeEvent(data)
-	require.NoError(t, err)
-	return ev
-}
 
 // fakeClock is a settable clock shared by the handler and the parameter
 // cache.
@@ -349,13 +320,4 @@ func (f *fixture) receive(url string) []received {
 	}
 	f.t.Fatal("queue does not drain")
 	return nil
-}
-
-// decodeRecord reads a queued record strictly.
-func decodeRecord(t testing.TB, m queue.Message) novamed.Record {
-	t.Helper()
-	rec, dec, err := novamed.DecodeRecord(m.Kind, m.Record)
-	require.NoError(t, err)
-	require.Zero(t, dec.Dropped, "queued record holds only NovaMed fields")
-	return rec
 }

@@ -1,3 +1,5 @@
+//go:build !nokumo
+
 package main
 
 import (
