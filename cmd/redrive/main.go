@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/ledger"
@@ -59,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ddb := awsclients.NewDynamoDB(cfg)
 	clients := redrive.Clients{
 		SQS:    sqs.NewFromConfig(cfg),
-		SSM:    ssm.NewFromConfig(cfg),
+		SSM:    awsclients.NewSSM(cfg),
 		Stacks: cloudformation.NewFromConfig(cfg),
 		Ledger: func(table string) redrive.Resolver { return ledger.New(ddb, table) },
 		// confirm, release, subject and trace

@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/ehr"
@@ -42,7 +41,7 @@ func setup(ctx context.Context, logger *slog.Logger) (*Handler, error) {
 	}
 	// The source definitions are read for their fhir_server (references
 	// of id-only notifications are fetched with it).
-	cache, err := params.New(ssm.NewFromConfig(awsCfg), cfg.ParamPrefix,
+	cache, err := params.New(awsclients.NewSSM(awsCfg), cfg.ParamPrefix,
 		params.WithNames(ParamAPIKey, ParamClinicID, ParamPseudonymKey),
 		params.WithPath(resolve.ParamSources),
 		params.WithLogger(logger))

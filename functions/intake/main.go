@@ -15,7 +15,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/ledger"
@@ -57,7 +56,7 @@ func setup(ctx context.Context, getenv func(string) string, logger *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	cache, err := params.New(ssm.NewFromConfig(cfg), prefix,
+	cache, err := params.New(awsclients.NewSSM(cfg), prefix,
 		params.WithNames(ParamClinicID, ParamPseudonymKey),
 		params.WithPath(ParamSources),
 		params.WithLogger(logger))

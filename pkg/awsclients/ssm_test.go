@@ -1,0 +1,123 @@
+package awsclients
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/stretchr/testify/require"
+)
+
+const paramsAnswer = `{"Parameters":[{"Name":"/bridge/clinic-id","Type":"String","Value":"c-1","Version":1}]}`
+
+// cutFirst answers GetParametersByPath; its first `cuts` answers promise
+// the whole body and close the connection after half of it.
+func cutFirst(t *testing.T, cuts int32) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if calls.Add(1) > cuts {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			_, _ = io.WriteString(w, paramsAnswer)
+			return
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\n")
+		_, _ = buf.WriteString("Content-Length: " + strconv.Itoa(len(paramsAnswer)) + "\r\n\r\n" + paramsAnswer[:len(paramsAnswer)/2])
+		_ = buf.Flush()
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &calls
+}
+
+func testConfig(url string) aws.Config {
+	return aws.Config{
+		Region: "us-east-1", BaseEndpoint: aws.String(url), Credentials: aws.AnonymousCredentials{},
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+			})
+		},
+	}
+}
+
+func getByPath(c *ssm.Client) error {
+	_, err := c.GetParametersByPath(context.Background(), &ssm.GetParametersByPathInput{Path: aws.String("/bridge")})
+	return err
+}
+
+// An answer cut mid-body is read again by NewSSM's client; the SDK's own
+// client gives up on it (which is why NewSSM exists).
+func TestNewSSMRetriesACutAnswer(t *testing.T) {
+	srv, calls := cutFirst(t, 1)
+	require.NoError(t, getByPath(NewSSM(testConfig(srv.URL))))
+	require.EqualValues(t, 2, calls.Load(), "one cut answer, one whole")
+
+	srv, calls = cutFirst(t, 1)
+	err := getByPath(ssm.NewFromConfig(testConfig(srv.URL)))
+	require.Error(t, err)
+	require.True(t, CutAnswer(err), "the SDK's error for a cut answer: %v", err)
+	require.EqualValues(t, 1, calls.Load(), "the SDK alone does not retry a cut answer")
+}
+
+// The retries stay bounded by the retryer's attempts (3 by default).
+func TestNewSSMGivesUpAfterItsAttempts(t *testing.T) {
+	srv, calls := cutFirst(t, 100)
+	err := getByPath(NewSSM(testConfig(srv.URL)))
+	require.True(t, CutAnswer(err))
+	require.EqualValues(t, 3, calls.Load())
+}
+
+// Other errors are the SDK's to judge: an access denial is not retried.
+func TestNewSSMLeavesOtherErrorsToTheSDK(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"__type":"AccessDeniedException","message":"no"}`)
+	}))
+	t.Cleanup(srv.Close)
+	err := getByPath(NewSSM(testConfig(srv.URL)))
+	require.Error(t, err)
+	require.False(t, CutAnswer(err))
+	require.EqualValues(t, 1, calls.Load())
+}
+
+// A plain aws.Retryer (not V2) is wrapped, not refused.
+func TestRetryCutReadsWrapsAPlainRetryer(t *testing.T) {
+	r := retryCutReads(plainRetryer{retry.NewStandard()})
+	require.True(t, r.IsErrorRetryable(errors.Join(errors.New("deserialization failed"), io.ErrUnexpectedEOF)))
+	require.False(t, r.IsErrorRetryable(io.EOF))
+	v2, ok := r.(aws.RetryerV2)
+	require.True(t, ok)
+	_, err := v2.GetAttemptToken(context.Background())
+	require.NoError(t, err)
+}
+
+type plainRetryer struct{ r aws.Retryer }
+
+func (p plainRetryer) IsErrorRetryable(err error) bool { return p.r.IsErrorRetryable(err) }
+func (p plainRetryer) MaxAttempts() int                { return p.r.MaxAttempts() }
+func (p plainRetryer) RetryDelay(a int, err error) (time.Duration, error) {
+	return p.r.RetryDelay(a, err)
+}
+func (p plainRetryer) GetRetryToken(ctx context.Context, err error) (func(error) error, error) {
+	return p.r.GetRetryToken(ctx, err)
+}
+func (p plainRetryer) GetInitialToken() func(error) error { return p.r.GetInitialToken() }
