@@ -8,24 +8,21 @@
 package awstest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/sivchari/kumo"
 
+	"github.com/novamed/bridge/internal/loopclient"
 	"github.com/novamed/bridge/pkg/awsclients"
 )
 
@@ -59,14 +56,9 @@ func Connect(t testing.TB, url string, optFns ...func(*config.LoadOptions) error
 		config.WithRegion(Region),
 		config.WithBaseEndpoint(url),
 		config.WithCredentialsProvider(aws.AnonymousCredentials{}),
-		// One connection per call: on a reused loopback connection about
-		// one kumo call in a few thousand lost its answer mid-read ("use of
-		// closed network connection"); the SDK's retry of a ReceiveMessage
-		// then found the first attempt's messages hidden, and a test failed
-		// by chance.
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-			tr.DisableKeepAlives = true
-		})),
+		// One connection per call, each answer read whole inside the
+		// call: internal/loopclient says which flakes that ended.
+		config.WithHTTPClient(loopclient.New()),
 	}, optFns...)
 	cfg, err := config.LoadDefaultConfig(context.Background(), opts...)
 	if err != nil {
@@ -74,30 +66,8 @@ func Connect(t testing.TB, url string, optFns ...func(*config.LoadOptions) error
 	}
 	// Wrapped after loading: the loader configures (AWS_CA_BUNDLE) only
 	// clients it can rebuild.
-	cfg.HTTPClient = bufferedClient{cfg.HTTPClient}
+	cfg.HTTPClient = loopclient.Buffered(cfg.HTTPClient)
 	return &Env{URL: url, Config: cfg}
-}
-
-// bufferedClient reads each answer whole before the SDK sees it. Even with
-// one connection per call, an answer from the in-process kumo was now and
-// then cut mid-read ("use of closed network connection") while the SDK
-// decoded it, with the package's tests running shuffled under load; read
-// at once, inside the call, the answer is taken while the request is
-// still live. The cause (kumo, net/http or the SDK) is not known.
-type bufferedClient struct{ inner aws.HTTPClient }
-
-func (c bufferedClient) Do(req *http.Request) (*http.Response, error) {
-	resp, err := c.inner.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
 }
 
 // SQS returns an SQS client for the Env.

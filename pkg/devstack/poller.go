@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,11 +42,35 @@ type BatchResult struct {
 	Deleted  int
 }
 
-// Run polls until ctx is done.
+// errSQS marks a PollOnce error as a failed SQS call (not the emulator's).
+var errSQS = errors.New("SQS call failed")
+
+// maxSQSFailures is how many failed SQS calls in a row stop Run.
+const maxSQSFailures = 5
+
+// Run polls until ctx is done. A failed SQS call is retried after a pause
+// that grows with each failure in a row, as Lambda's event source mapping
+// keeps polling: a failed receive's messages become visible again, and a
+// failed delete's are delivered again, which dispatch's ledger answers as
+// already delivered. maxSQSFailures in a row, or any failure of the
+// emulator, stop Run with the error.
 func (p *Poller) Run(ctx context.Context) error {
+	failures := 0
 	for ctx.Err() == nil {
-		if _, err := p.PollOnce(ctx); err != nil && ctx.Err() == nil {
+		_, err := p.PollOnce(ctx)
+		switch {
+		case err == nil || ctx.Err() != nil:
+			failures = 0
+		case !errors.Is(err, errSQS):
 			return err
+		case failures+1 >= maxSQSFailures:
+			return err
+		default:
+			failures++
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(failures) * 100 * time.Millisecond):
+			}
 		}
 	}
 	return nil
@@ -65,7 +90,7 @@ func (p *Poller) PollOnce(ctx context.Context) (BatchResult, error) {
 		MessageAttributeNames:       []string{"All"},
 	})
 	if err != nil {
-		return BatchResult{}, fmt.Errorf("devstack: receive: %w", err)
+		return BatchResult{}, fmt.Errorf("devstack: receive: %w: %w", errSQS, err)
 	}
 	res := BatchResult{Received: len(out.Messages)}
 	if len(out.Messages) == 0 {
@@ -101,7 +126,7 @@ func (p *Poller) PollOnce(ctx context.Context) (BatchResult, error) {
 	if len(del) > 0 {
 		d, err := p.SQS.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(p.QueueURL), Entries: del})
 		if err != nil {
-			return res, fmt.Errorf("devstack: delete: %w", err)
+			return res, fmt.Errorf("devstack: delete: %w: %w", errSQS, err)
 		}
 		res.Deleted = len(d.Successful)
 	}

@@ -95,3 +95,62 @@ func TestPollerKeepsTheBatchWhenTheFunctionFails(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, BatchResult{Received: 1, Deleted: 1}, res, "nothing was lost")
 }
+
+// flakySQS fails its first `fail` receives, then hands out one message,
+// then ends the run.
+type flakySQS struct {
+	fail     int
+	receives int
+	stop     context.CancelFunc
+}
+
+func (f *flakySQS) ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	f.receives++
+	switch {
+	case f.receives <= f.fail:
+		return nil, errors.New("unexpected EOF")
+	case f.receives == f.fail+1:
+		return &sqs.ReceiveMessageOutput{Messages: []sqstypes.Message{{MessageId: aws.String("m-1"), ReceiptHandle: aws.String("r-1"), Body: aws.String("ok")}}}, nil
+	default:
+		f.stop()
+		return &sqs.ReceiveMessageOutput{}, nil
+	}
+}
+
+func (f *flakySQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	out := &sqs.DeleteMessageBatchOutput{}
+	for _, e := range in.Entries {
+		out.Successful = append(out.Successful, sqstypes.DeleteMessageBatchResultEntry{Id: e.Id})
+	}
+	return out, nil
+}
+
+// A few failed receives in a row are ridden out, as Lambda's event source
+// mapping does; the message comes through after them.
+func TestPollerRidesOutFailedSQSCalls(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sqsFake := &flakySQS{fail: maxSQSFailures - 1, stop: cancel}
+	fake := &dispatchFake{}
+	p := &Poller{SQS: sqsFake, QueueURL: "q", Dispatch: fake}
+	require.NoError(t, p.Run(ctx))
+	require.Len(t, fake.seen, 1)
+	assert.Equal(t, "ok", fake.seen[0].Records[0].Body)
+}
+
+// maxSQSFailures in a row stop it, with the SQS error; so does one
+// failure of the emulator.
+func TestPollerStopsOnAStreakOfFailures(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sqsFake := &flakySQS{fail: 1000, stop: cancel}
+	err := (&Poller{SQS: sqsFake, QueueURL: "q", Dispatch: &dispatchFake{}}).Run(ctx)
+	require.ErrorIs(t, err, errSQS)
+	assert.Equal(t, maxSQSFailures, sqsFake.receives)
+
+	sqsFake = &flakySQS{fail: 0, stop: cancel}
+	err = (&Poller{SQS: sqsFake, QueueURL: "q", Dispatch: &dispatchFake{err: errors.New("emulator gone")}}).Run(ctx)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, errSQS)
+	assert.Equal(t, 1, sqsFake.receives)
+}

@@ -36,6 +36,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/sivchari/kumo"
 
+	"github.com/novamed/bridge/internal/loopclient"
 	"github.com/novamed/bridge/pkg/awsclients"
 	"github.com/novamed/bridge/pkg/ehr/ehrtest"
 	"github.com/novamed/bridge/pkg/ledger"
@@ -165,11 +166,16 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		}
 		opts.Logs = opts.Meter.wrapLogs(opts.Logs)
 	}
+	// The stack's own clients (the poller, the soak's counts, tests) reach
+	// kumo as the tests do (internal/loopclient): a ReceiveMessage whose
+	// answer is cut hides its messages for the visibility timeout.
 	s.AWS, err = config.LoadDefaultConfig(ctx, config.WithRegion(Region),
-		config.WithBaseEndpoint(s.Endpoint), config.WithCredentialsProvider(aws.AnonymousCredentials{}))
+		config.WithBaseEndpoint(s.Endpoint), config.WithCredentialsProvider(aws.AnonymousCredentials{}),
+		config.WithHTTPClient(loopclient.New()))
 	if err != nil {
 		return s, err
 	}
+	s.AWS.HTTPClient = loopclient.Buffered(s.AWS.HTTPClient)
 	s.SQS = sqs.NewFromConfig(s.AWS)
 	s.SSM = ssm.NewFromConfig(s.AWS)
 	s.DynamoDB = awsclients.NewEmulatorDynamoDB(s.AWS)
