@@ -125,12 +125,14 @@ FUZZFLAGS ?= -fuzzminimizetime 5s
 fuzz:
 	@set -euo pipefail; \
 	for pkg in $$($(GO) list ./...); do \
-	  targets=$$($(GO) test -list '^Fuzz' -tags nokumo $$pkg | grep '^Fuzz' || true); \
-	  if [ "$$targets" != "$$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true)" ]; then \
+	  tagged=$$($(GO) test -list '^Fuzz' -tags nokumo $$pkg 2>&1) || { echo "$$tagged"; echo "FAIL $$pkg: go test -list -tags nokumo"; exit 1; }; \
+	  all=$$($(GO) test -list '^Fuzz' $$pkg 2>&1) || { echo "$$all"; echo "FAIL $$pkg: go test -list"; exit 1; }; \
+	  targets=$$(grep '^Fuzz' <<<"$$tagged" || true); \
+	  if [ "$$targets" != "$$(grep '^Fuzz' <<<"$$all" || true)" ]; then \
 	    echo "FAIL $$pkg: a fuzz target is in a file the nokumo tag leaves out"; exit 1; fi; \
 	  for target in $$targets; do \
 	    log=$$(mktemp); start=$$SECONDS; \
-	    if ! $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -tags nokumo $(FUZZFLAGS) $$pkg >$$log 2>&1; then \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) -tags nokumo $$pkg >$$log 2>&1; then \
 	      cat $$log; rm -f $$log; echo "FAIL $$pkg $$target"; exit 1; fi; \
 	    execs=$$(grep -o 'execs: [0-9]*' $$log | tail -1 | cut -d' ' -f2 || true); \
 	    printf '%-52s %-28s execs %-10s wall %ss\n' $${pkg#github.com/novamed/bridge/} $$target "$${execs:-?}" $$((SECONDS - start)); \

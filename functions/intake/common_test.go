@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
@@ -23,7 +22,6 @@ import (
 const (
 	testClinicID     = "6f1c3a52-8e0b-4c1e-9a57-2d4b8e7f1a90"
 	testPseudonymKey = "bG9jYWwtdGVzdC1wc2V1ZG9ueW0ta2V5LTAxMjM0NTY3ODk=" // base64, as operators create it
-	testParamTTL     = 5 * time.Minute
 )
 
 // repoRoot is where events/ lives, from this package's directory.

@@ -29,6 +29,9 @@ import (
 	"github.com/novamed/bridge/pkg/samples"
 )
 
+// testParamTTL is the parameter cache's TTL in the kumo fixture.
+const testParamTTL = 5 * time.Minute
+
 // fakeClock is a settable clock shared by the handler and the parameter
 // cache.
 type fakeClock struct {

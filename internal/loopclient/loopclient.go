@@ -33,7 +33,8 @@ func New() *awshttp.BuildableClient {
 }
 
 // Buffered returns inner, reading each answer whole before the caller
-// sees it.
+// sees it. An answer that is cut all the same reaches the caller as one:
+// its body gives what came, then the read error.
 func Buffered(inner aws.HTTPClient) aws.HTTPClient { return buffered{inner} }
 
 type buffered struct{ inner aws.HTTPClient }
@@ -45,9 +46,19 @@ func (c buffered) Do(req *http.Request) (*http.Response, error) {
 	}
 	body, err := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
+	var rest io.Reader = bytes.NewReader(body)
 	if err != nil {
-		return nil, err
+		// Still a cut answer, not a failed send: returned from Do, the
+		// error would be one the SDK retries for every operation, so a
+		// cut ReceiveMessage would be repeated silently (its messages
+		// hidden) and a cut SendMessage sent twice.
+		rest = io.MultiReader(rest, failingReader{err})
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Body = io.NopCloser(rest)
 	return resp, nil
 }
+
+// failingReader fails every read with err.
+type failingReader struct{ err error }
+
+func (r failingReader) Read([]byte) (int, error) { return 0, r.err }

@@ -1,6 +1,7 @@
 package loopclient
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -10,12 +11,16 @@ import (
 	"testing"
 )
 
+// answerSize is well above what loopback socket buffers hold, so that an
+// answer not read inside Do is not whole in the kernel either.
+const answerSize = 8 << 20
+
 // Every call gets a connection of its own, and the answer is whole in
 // memory when Do returns: reading it after the server is gone still works.
 func TestOneConnectionPerCallAnswerReadWhole(t *testing.T) {
 	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, strings.Repeat("a", 100_000))
+		_, _ = io.WriteString(w, strings.Repeat("a", answerSize))
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
@@ -37,11 +42,37 @@ func TestOneConnectionPerCallAnswerReadWhole(t *testing.T) {
 	srv.Close()
 	for i, resp := range resps {
 		body, err := io.ReadAll(resp.Body)
-		if err != nil || len(body) != 100_000 {
+		if err != nil || len(body) != answerSize {
 			t.Fatalf("answer %d: %d bytes, %v", i, len(body), err)
 		}
 	}
 	if n := conns.Load(); n != 3 {
 		t.Fatalf("%d connections for 3 calls", n)
+	}
+}
+
+// An answer cut mid-body is still a cut answer for the caller, not an
+// error of Do (which the SDK would retry for any operation): what came,
+// then the read error.
+func TestCutAnswerIsReportedAsCut(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
+		_ = buf.Flush()
+	}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	resp, err := Buffered(New()).Do(req)
+	if err != nil {
+		t.Fatalf("Do returned the cut as its own error: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if string(body) != "half" || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("body %q, error %v; want the half that came, then io.ErrUnexpectedEOF", body, err)
 	}
 }

@@ -13,9 +13,10 @@ import (
 // NewSSM returns an SSM client for cfg whose retryer also retries a call
 // whose answer was cut mid-read (the status came, the body ended early).
 //
-// The SDK retries a connection that fails before or while sending, but
-// not an answer cut short, since it cannot know that repeating the call
-// is harmless. For SSM it is: the bridge only reads parameters
+// The SDK retries a connection that fails while sending, and a reset or
+// closed connection while reading, but not an answer the server closed
+// cleanly before its body ended, since it cannot know that repeating the
+// call is harmless. For SSM it is: the bridge only reads parameters
 // (GetParameters, GetParametersByPath). Without the retry, one cut answer
 // at a cold start failed the parameter cache's load, and the cache then
 // answered every webhook 503 until its back-off ended (pkg/params).
@@ -39,6 +40,9 @@ func CutAnswer(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) }
 
 type cutReadRetryer struct{ aws.RetryerV2 }
 
+// IsErrorRetryable: a cut answer, else the SDK's verdict. A cancelled call
+// carries no io.ErrUnexpectedEOF, and the wait before a retry checks the
+// context anyway.
 func (r *cutReadRetryer) IsErrorRetryable(err error) bool {
 	return CutAnswer(err) || r.RetryerV2.IsErrorRetryable(err)
 }
