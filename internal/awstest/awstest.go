@@ -52,21 +52,16 @@ func Start(t testing.TB, optFns ...func(*config.LoadOptions) error) *Env {
 // is gone (to test unavailability). optFns are as for Start.
 func Connect(t testing.TB, url string, optFns ...func(*config.LoadOptions) error) *Env {
 	t.Helper()
-	opts := append([]func(*config.LoadOptions) error{
+	// One connection per call, each answer read whole inside the call:
+	// internal/loopclient says which flakes that ended.
+	cfg, err := loopclient.LoadConfig(context.Background(), append([]func(*config.LoadOptions) error{
 		config.WithRegion(Region),
 		config.WithBaseEndpoint(url),
 		config.WithCredentialsProvider(aws.AnonymousCredentials{}),
-		// One connection per call, each answer read whole inside the
-		// call: internal/loopclient says which flakes that ended.
-		config.WithHTTPClient(loopclient.New()),
-	}, optFns...)
-	cfg, err := config.LoadDefaultConfig(context.Background(), opts...)
+	}, optFns...)...)
 	if err != nil {
 		t.Fatalf("awstest: AWS configuration: %v", err)
 	}
-	// Wrapped after loading: the loader configures (AWS_CA_BUNDLE) only
-	// clients it can rebuild.
-	cfg.HTTPClient = loopclient.Buffered(cfg.HTTPClient)
 	return &Env{URL: url, Config: cfg}
 }
 

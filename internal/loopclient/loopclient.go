@@ -17,12 +17,27 @@ package loopclient
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
 )
+
+// LoadConfig is config.LoadDefaultConfig(ctx, optFns...) with the HTTP
+// client this package describes: New for the loader, and Buffered around
+// what it built from it (the loader configures, e.g. for AWS_CA_BUNDLE,
+// only clients it can rebuild, so the wrapping comes after loading).
+func LoadConfig(ctx context.Context, optFns ...func(*config.LoadOptions) error) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, append([]func(*config.LoadOptions) error{config.WithHTTPClient(New())}, optFns...)...)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	cfg.HTTPClient = Buffered(cfg.HTTPClient)
+	return cfg, nil
+}
 
 // New returns an HTTP client that opens one connection per call. Wrap it
 // (or the client the SDK's loader built from it) with Buffered.

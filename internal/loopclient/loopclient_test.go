@@ -1,6 +1,7 @@
 package loopclient
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -10,6 +11,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
 )
 
 // answerSize is well above what loopback socket buffers hold, so that an
@@ -88,5 +93,26 @@ func TestCutAnswerIsReportedAsCut(t *testing.T) {
 	}
 	if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("error %v: neither a short body nor a closed connection", err)
+	}
+}
+
+// LoadConfig applies the caller's options and hands out the buffered,
+// one-connection-per-call client.
+func TestLoadConfig(t *testing.T) {
+	cfg, err := LoadConfig(context.Background(), config.WithRegion("eu-west-1"),
+		config.WithCredentialsProvider(aws.AnonymousCredentials{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Region != "eu-west-1" {
+		t.Fatalf("region %q: the caller's options were not applied", cfg.Region)
+	}
+	b, ok := cfg.HTTPClient.(buffered)
+	if !ok {
+		t.Fatalf("HTTP client %T, not the buffered one", cfg.HTTPClient)
+	}
+	bc, ok := b.inner.(*awshttp.BuildableClient)
+	if !ok || !bc.GetTransport().DisableKeepAlives {
+		t.Fatalf("inner client %T keeps connections alive", b.inner)
 	}
 }

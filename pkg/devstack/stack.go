@@ -169,13 +169,11 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	// The stack's own clients (the poller, the soak's counts, tests) reach
 	// kumo as the tests do (internal/loopclient): a ReceiveMessage whose
 	// answer is cut hides its messages for the visibility timeout.
-	s.AWS, err = config.LoadDefaultConfig(ctx, config.WithRegion(Region),
-		config.WithBaseEndpoint(s.Endpoint), config.WithCredentialsProvider(aws.AnonymousCredentials{}),
-		config.WithHTTPClient(loopclient.New()))
+	s.AWS, err = loopclient.LoadConfig(ctx, config.WithRegion(Region),
+		config.WithBaseEndpoint(s.Endpoint), config.WithCredentialsProvider(aws.AnonymousCredentials{}))
 	if err != nil {
 		return s, err
 	}
-	s.AWS.HTTPClient = loopclient.Buffered(s.AWS.HTTPClient)
 	s.SQS = sqs.NewFromConfig(s.AWS)
 	s.SSM = ssm.NewFromConfig(s.AWS)
 	s.DynamoDB = awsclients.NewEmulatorDynamoDB(s.AWS)
