@@ -63,10 +63,10 @@ func (p *Poller) Run(ctx context.Context) error {
 			failures = 0
 		case !errors.Is(err, errSQS):
 			return err
-		case failures+1 >= maxSQSFailures:
-			return err
 		default:
-			failures++
+			if failures++; failures >= maxSQSFailures {
+				return err
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Duration(failures) * 100 * time.Millisecond):
