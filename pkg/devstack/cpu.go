@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -111,4 +112,22 @@ func childPIDs(pid int) []int {
 		}
 	}
 	return out
+}
+
+// startCPUProfile writes this process's CPU profile to path until the
+// returned stop is called: where the stack process's share of a soak goes
+// (`devstack soak -cpuprofile`, read with `go tool pprof`).
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -501,6 +501,7 @@ func runSoak(ctx context.Context, root string, args []string, stdout, stderr io.
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the mix")
 	instances := fs.Int("instances", 4, "execution environments per function (Lambda scales out the same way)")
 	logFile := fs.String("logs", "", "also write the functions' logs to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write the stack process's CPU profile of the run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -540,6 +541,13 @@ func runSoak(ctx context.Context, root string, args []string, stdout, stderr io.
 	}
 	fmt.Fprintf(stdout, "== soak: %d webhooks, %d senders, %d%% repeats, NovaMed failing %d%% (+%v, %d lost answers), kill=%v, %d instance(s) per function\n",
 		o.N, o.Concurrency, o.RepeatPct, o.FailPct, o.Latency, o.DropAfterCreate, o.Kill, *instances)
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	rep, err := Soak(ctx, stack, logs, sources, templates, o)
 	rep.Print(stdout)
 	if err != nil {
