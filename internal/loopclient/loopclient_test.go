@@ -10,11 +10,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/novamed/bridge/internal/cuttest"
 )
 
 // answerSize is well above what loopback socket buffers hold, so that an
@@ -62,22 +63,9 @@ func TestOneConnectionPerCallAnswerReadWhole(t *testing.T) {
 // then the read error.
 func TestCutAnswerIsReportedAsCut(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, buf, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
+		if err := cuttest.Answer(w, "", "half of ten", 4); err != nil {
+			t.Errorf("cut answer: %v", err)
 		}
-		defer conn.Close()
-		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
-		_ = buf.Flush()
-		// FIN, then wait for the client: closed at once with anything
-		// unread, the socket would send a reset, which can reach the
-		// client before "half" does.
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.CloseWrite()
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		_, _ = io.Copy(io.Discard, conn)
 	}))
 	defer srv.Close()
 	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)

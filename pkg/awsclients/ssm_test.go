@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/internal/cuttest"
 )
 
 const paramsAnswer = `{"Parameters":[{"Name":"/bridge/clinic-id","Type":"String","Value":"c-1","Version":1}]}`
@@ -34,32 +35,12 @@ func cutFirst(t *testing.T, cuts int32) (*httptest.Server, *atomic.Int32) {
 			_, _ = io.WriteString(w, paramsAnswer)
 			return
 		}
-		conn, buf, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
+		if err := cuttest.Answer(w, "Content-Type: application/x-amz-json-1.1\r\n", paramsAnswer, len(paramsAnswer)/2); err != nil {
+			t.Errorf("cut answer: %v", err)
 		}
-		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\n")
-		_, _ = buf.WriteString("Content-Length: " + strconv.Itoa(len(paramsAnswer)) + "\r\n\r\n" + paramsAnswer[:len(paramsAnswer)/2])
-		_ = buf.Flush()
-		closeCleanly(conn)
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &calls
-}
-
-// closeCleanly ends conn as a server that closes mid-body does: it sends
-// its FIN and waits for the client to close before closing. Closed at once,
-// with anything unread, the socket would send a reset instead, which can
-// reach the client before the answer's first bytes: a connection error the
-// SDK retries by itself, not a cut answer.
-func closeCleanly(conn net.Conn) {
-	defer conn.Close()
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, _ = io.Copy(io.Discard, conn)
 }
 
 func testConfig(url string) aws.Config {
