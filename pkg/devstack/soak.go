@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -78,6 +79,46 @@ type SoakReport struct {
 	Timed            int
 	RecordsPerSecond float64
 	Balanced         bool
+	// Cores is how many processors the machine offered the stack.
+	Cores int
+}
+
+// GoalPerSecond is the throughput the bridge's load test aims for:
+// webhooks answered per second through the local stack.
+const GoalPerSecond = 1000
+
+// PerSecond is the webhooks answered per second of the timed run.
+func (r SoakReport) PerSecond() float64 {
+	if r.Sending <= 0 {
+		return 0
+	}
+	return float64(r.Timed) / r.Sending.Seconds()
+}
+
+// Ceiling is the most webhooks per second the machine's cores allow at the
+// processor time each webhook took: what more instances cannot pass.
+func (r SoakReport) Ceiling() float64 {
+	per := r.SendingCPU.Total().Seconds() / float64(max(r.Timed, 1))
+	if per <= 0 || r.Cores <= 0 {
+		return 0
+	}
+	return float64(r.Cores) / per
+}
+
+// goalLine says whether the run met GoalPerSecond and, if it did not,
+// whether processor time is what stood in the way.
+func (r SoakReport) goalLine() string {
+	got := r.PerSecond()
+	if got >= GoalPerSecond {
+		return fmt.Sprintf("goal %d webhooks/s: reached (%.0f/s)", GoalPerSecond, got)
+	}
+	ceiling := r.Ceiling()
+	if ceiling <= 0 {
+		return fmt.Sprintf("goal %d webhooks/s: not reached (%.0f/s)", GoalPerSecond, got)
+	}
+	need := time.Duration(float64(r.Cores) / GoalPerSecond * float64(time.Second))
+	return fmt.Sprintf("goal %d webhooks/s: not reached (%.0f/s); %d core(s) at this processor time per webhook allow at most %.0f/s, %d/s needs at most %.2f ms",
+		GoalPerSecond, got, r.Cores, ceiling, GoalPerSecond, float64(need)/float64(time.Millisecond))
 }
 
 // OK reports whether the soak's invariants hold: every accepted record
@@ -107,8 +148,9 @@ func (r SoakReport) Print(w io.Writer) {
 		r.SecondCharts, r.SandboxCanaries, r.LogCanaries)
 	fmt.Fprintf(w, "intake latency p50 %v p99 %v; webhooks answered in %v (%.0f/s); %.0f records/s end to end; duration %v\n",
 		r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Sending.Round(time.Millisecond),
-		float64(r.Timed)/r.Sending.Seconds(), r.RecordsPerSecond, r.Duration.Round(time.Millisecond))
+		r.PerSecond(), r.RecordsPerSecond, r.Duration.Round(time.Millisecond))
 	fmt.Fprintf(w, "processor time per webhook while sending: %s\n", r.SendingCPU.PerUnit(r.Timed))
+	fmt.Fprintln(w, r.goalLine())
 }
 
 // canaryWriter counts the log lines holding a canary, case-insensitively,
@@ -308,6 +350,7 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 	senders.Wait()
 	rep.Sending = time.Since(start)
 	rep.SendingCPU = s.CPU().Sub(cpuStart)
+	rep.Cores = runtime.NumCPU()
 	if sendErr != nil {
 		close(stopFaults)
 		killers.Wait()

@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -67,4 +68,28 @@ func TestSoakReportNeedsTheKillInsideABatch(t *testing.T) {
 	r.KilledMidBatch = 1
 	assert.True(t, r.OK())
 	assert.True(t, SoakReport{Balanced: true}.OK(), "no kill asked")
+}
+
+// The report says whether the throughput goal was met and, when it was
+// not, the most the cores allow at the measured processor time per webhook
+// and what the goal needs.
+func TestSoakReportGoalLine(t *testing.T) {
+	slow := SoakReport{Timed: 3000, Sending: 15 * time.Second, Cores: 2,
+		SendingCPU: CPUTimes{Stack: 12 * time.Second, IntakeFunction: 18 * time.Second}}
+	assert.InDelta(t, 200, slow.PerSecond(), 1e-9)
+	assert.InDelta(t, 200, slow.Ceiling(), 1e-9, "2 cores / 10 ms per webhook")
+	assert.Equal(t, "goal 1000 webhooks/s: not reached (200/s); 2 core(s) at this processor time per webhook allow at most 200/s, 1000/s needs at most 2.00 ms",
+		slow.goalLine())
+
+	fast := SoakReport{Timed: 3000, Sending: 2 * time.Second, Cores: 2,
+		SendingCPU: CPUTimes{Stack: 3 * time.Second}}
+	assert.Equal(t, "goal 1000 webhooks/s: reached (1500/s)", fast.goalLine())
+
+	unmeasured := SoakReport{Timed: 3000, Sending: 15 * time.Second, Cores: 2}
+	assert.Zero(t, unmeasured.Ceiling(), "no processor time read (not Linux)")
+	assert.Equal(t, "goal 1000 webhooks/s: not reached (200/s)", unmeasured.goalLine())
+
+	var out bytes.Buffer
+	slow.Print(&out)
+	assert.Contains(t, out.String(), "\n"+slow.goalLine()+"\n")
 }
