@@ -47,6 +47,13 @@ func TestContainsValue(t *testing.T) {
 		{`{"name":"xTURINGx"}`, "Turing", true},
 		{`{"name":"Hopper"}`, "Turing", false},
 		{`anything`, "", false},
+		// A port is not a value; a value after a port still is.
+		{`read tcp 127.0.0.1:23669->127.0.0.1:4566: use of closed network connection`, "23669", false},
+		{`dial tcp localhost:23669: connection refused`, "23669", false},
+		{`dial tcp [::1]:23669: connection refused`, "23669", false},
+		{`{"zip":23669}`, "23669", true},
+		{`{"zip": "23669"}`, "23669", true},
+		{`127.0.0.1:23669 zip=23669`, "23669", true},
 	}
 	for _, c := range cases {
 		if got := ContainsValue(c.s, c.v); got != c.want {

@@ -12,9 +12,10 @@ import (
 // letter or a digit. Logs carry numbers that change with every run
 // (nanosecond timestamps, request ids, UUIDs, durations), and a five-digit ZIP
 // turns up inside one of them now and then; a leaked ZIP stands on its own
-// ("zip":"97201"). Loopback ports are the one random number that stands on
-// its own; the ephemeral range (32768-60999 on Linux, 49152-65535 on macOS)
-// holds none of the samples' five-digit values.
+// ("zip":"97201"). A TCP port is the one random number that stands on its
+// own, in the errors that name a connection ("read tcp
+// 127.0.0.1:23669->..."), and the samples hold ZIP codes a port can be:
+// digits that end a host and colon are a port, not a value (PortAt).
 func ContainsValue(s, v string) bool {
 	if v == "" {
 		return false
@@ -29,11 +30,20 @@ func ContainsValue(s, v string) bool {
 			return false
 		}
 		start, end := from+i, from+i+len(v)
-		if !alnumBefore(s, start) && !alnumAfter(s, end) {
+		if !alnumBefore(s, start) && !alnumAfter(s, end) && !PortAt(s, start) {
 			return true
 		}
 		from = start + 1
 	}
+}
+
+// PortAt reports whether the digits at s[i:] are a TCP port: they follow a
+// colon that ends a host name, an IPv4 address or a bracketed IPv6 address
+// ("127.0.0.1:23669", "localhost:23669", "[::1]:23669"). A value in a JSON
+// log line follows a quote (`"zip":"23669"`) or a quote and a colon
+// (`"zip":23669`), so it is still found.
+func PortAt(s string, i int) bool {
+	return i >= 2 && s[i-1] == ':' && (isAlnum(s[i-2]) || s[i-2] == ']')
 }
 
 func alnumBefore(s string, i int) bool {

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/novamed/bridge/internal/logtest"
 	"github.com/novamed/bridge/pkg/delivery"
 	"github.com/novamed/bridge/pkg/queue"
 	"github.com/novamed/bridge/pkg/samples"
@@ -84,8 +85,9 @@ func (c *canaryWriter) Write(p []byte) (int, error) {
 }
 
 // containsToken reports whether can occurs in line not inside a longer run
-// of letters and digits: a five-digit canary (a ZIP code) inside a
-// nanosecond timestamp is not a leak; the value in a JSON string is.
+// of letters and digits, and not as a TCP port (logtest.PortAt): a
+// five-digit canary (a ZIP code) inside a nanosecond timestamp or after
+// "127.0.0.1:" is not a leak; the value in a JSON string is.
 func containsToken(line, can string) bool {
 	for from := 0; ; {
 		i := strings.Index(line[from:], can)
@@ -94,7 +96,7 @@ func containsToken(line, can string) bool {
 		}
 		i += from
 		end := i + len(can)
-		if (i == 0 || !isAlnum(line[i-1])) && (end == len(line) || !isAlnum(line[end])) {
+		if (i == 0 || !isAlnum(line[i-1])) && (end == len(line) || !isAlnum(line[end])) && !logtest.PortAt(line, i) {
 			return true
 		}
 		from = i + 1

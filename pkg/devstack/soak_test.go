@@ -55,9 +55,10 @@ func TestSoakSmall(t *testing.T) {
 func TestCanaryWriterCountsTokensOnly(t *testing.T) {
 	w := NewSoakLogs([]string{"27514", "Ottoline"})
 	_, err := w.Write([]byte(`{"time":"2026-12-01T07:12:16.061827514Z","msg":"x"}` + "\n" +
+		`{"err":"read tcp 127.0.0.1:27514->127.0.0.1:4566: connection reset"}` + "\n" +
 		`{"zip":"27514"}` + "\n" + `{"name":"ottoline quarterfield"}` + "\n" + `{"msg":"ottolines"}` + "\n" + `{"partial":"27514`))
 	require.NoError(t, err)
-	assert.Equal(t, 2, w.(*canaryWriter).hits, "the zip and the name; not the timestamp, the longer word or an unfinished line")
+	assert.Equal(t, 2, w.(*canaryWriter).hits, "the zip and the name; not the timestamp, the port, the longer word or an unfinished line")
 }
 
 // A soak that was to kill dispatch mid-batch fails if no kill landed in
