@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/queue"
 	"github.com/novamed/bridge/pkg/samples"
 	"github.com/novamed/bridge/pkg/webhookauth"
@@ -205,33 +206,41 @@ func TestFormToolsEventIDs(t *testing.T) {
 	for _, tt := range []struct {
 		sample, senderID string
 		skipped          float64
+		mapped           string // a value of an answer the source maps
 		unmapped         string // a value of an answer mapped to nothing
 	}{
-		{"tally-patient", "5f9a2c1e-8b3d-4e6f-a7c2-1d0e9f8a7b6c", 2, "migraines"},  // the free text, the symptoms
-		{"formstack-patient", "1144790377", 1, "knee surgery"},                     // Reason for visit
-		{"formstack-handshake-practitioner", "1144790412", 1, "Dermatology"},       // specialty
-		{"typeform-noref-patient", "01JC0Q4M7R2S5T8V1W3X6Y9Z0A", 2, "clinic-site"}, // visits, consent (utm_source is not mapped)
-		{"jotform-patient", "5938172630041128844", 2, "Persistent cough"},          // q9_reason, the address's country
+		{"tally-patient", "5f9a2c1e-8b3d-4e6f-a7c2-1d0e9f8a7b6c", 2, "Penhallow", "migraines"},        // the free text, the symptoms
+		{"formstack-patient", "1144790377", 1, "Abernathy-Voss", "knee surgery"},                      // Reason for visit
+		{"formstack-handshake-practitioner", "1144790412", 1, "Oyelaran", "Dermatology"},              // specialty
+		{"typeform-noref-patient", "01JC0Q4M7R2S5T8V1W3X6Y9Z0A", 2, "Quayle-Nakamura", "clinic-site"}, // visits, consent (utm_source is not mapped)
+		{"jotform-patient", "5938172630041128844", 2, "Marchetti-Onwu", "Persistent cough"},           // q9_reason, the address's country
 	} {
 		t.Run(tt.sample, func(t *testing.T) {
-			f := newFixture(t)
+			// Production: the guard leaves the mapped record as it is, so
+			// an unmapped answer that were queued would show.
+			f := newFixture(t, withStage("prod", novamed.ProductionURL))
 			ev := loadEvent(t, tt.sample)
 			resp := f.invoke(ev)
 			require.Equal(t, http.StatusAccepted, resp.StatusCode, lastErrorCode(f))
-			// The tool's own id (eventId, UniqueID, submissionID) is logged
-			// but never stands for the body: the body's hash is the id.
+			// The tool's own id (eventId, UniqueID, submissionID) is in
+			// the body but never stands for it: the body's hash is the id.
 			body := []byte(ev.Body)
 			if ev.IsBase64Encoded {
 				var err error
 				body, err = base64.StdEncoding.DecodeString(ev.Body)
 				require.NoError(t, err)
 			}
-			assert.Equal(t, queue.EventID(ev.PathParameters["source"], "", body), decodeAnswer(t, resp.Body).ID)
-			assert.NotEmpty(t, tt.senderID)
+			src := ev.PathParameters["source"]
+			require.Contains(t, string(body), tt.senderID)
+			id := decodeAnswer(t, resp.Body).ID
+			assert.Equal(t, queue.EventID(src, "", body), id)
+			assert.NotEqual(t, queue.EventID(src, tt.senderID, body), id)
 			assert.Equal(t, tt.skipped, lastLog(t, f)["skipped"])
 			msgs := f.messages()
 			require.Len(t, msgs, 1)
-			assert.NotContains(t, strings.ToLower(string(msgs[0].msg.Record)), strings.ToLower(tt.unmapped))
+			record := strings.ToLower(string(msgs[0].msg.Record))
+			require.Contains(t, record, strings.ToLower(tt.mapped), "the mapped answers are queued as sent")
+			assert.NotContains(t, record, strings.ToLower(tt.unmapped))
 		})
 	}
 }
