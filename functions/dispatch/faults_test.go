@@ -102,10 +102,13 @@ func TestFaultSSMUnavailableMidRun(t *testing.T) {
 func TestFaultSSMDownWaitsOutTheCachesBackOff(t *testing.T) {
 	e := newFaultyEnv(t)
 	proxied, faults := awstest.StartFaultsFor(t, aws.ToString(e.ssm.Options().BaseEndpoint), awsconfig.WithRetryMaxAttempts(1))
+	// The cache's clock stands still, so the wait it asks for is its whole
+	// retry interval, whatever the machine's load.
+	frozen := time.Now()
 	var err error
 	e.cache, err = params.New(proxied.SSM(), e.prefix,
 		params.WithNames(ParamAPIKey, ParamClinicID, ParamPseudonymKey),
-		params.WithMinRetryInterval(5*time.Second), params.WithClock(e.clock.Now))
+		params.WithMinRetryInterval(5*time.Second), params.WithClock(func() time.Time { return frozen }))
 	require.NoError(t, err)
 	nm := newSandbox(t)
 	var mu sync.Mutex
@@ -124,7 +127,7 @@ func TestFaultSSMDownWaitsOutTheCachesBackOff(t *testing.T) {
 	assert.Len(t, resp.BatchItemFailures, 2, "both records retried")
 	require.Len(t, asked, 2)
 	for _, d := range asked {
-		assert.InDelta(t, 5*time.Second, d, float64(time.Second), "the wait the cache's back-off needs, less the time since the read")
+		assert.Equal(t, 5*time.Second, d, "the wait the cache's back-off needs")
 	}
 	visible, inflight := e.counts(e.queueURL)
 	assert.Equal(t, [2]int{0, 2}, [2]int{visible, inflight}, "both invisible until the cache reads SSM again")

@@ -494,8 +494,16 @@ func TestLatencyAndClientTimeout(t *testing.T) {
 	s := New(WithT(t))
 	c := client(t, s)
 	s.SetLatency(time.Hour) // Close ends it
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
+	// The deadline passes once the sandbox has created the record (or
+	// after 10 s, and the check below fails), not after a fixed time a
+	// loaded machine may need just to send the request.
+	ctx := newDeadline()
+	go func() {
+		for end := time.Now().Add(10 * time.Second); len(s.Patients()) == 0 && time.Now().Before(end); {
+			time.Sleep(time.Millisecond)
+		}
+		ctx.pass()
+	}()
 
 	_, err := c.CreatePatient(ctx, patient(s.ClinicID()))
 	var te *novamed.TransportError
@@ -508,6 +516,30 @@ func TestLatencyAndClientTimeout(t *testing.T) {
 	s.SetLatency(0)
 	if _, err := c.CreatePatient(context.Background(), patient(s.ClinicID())); err != nil {
 		t.Errorf("after removing latency: %v", err)
+	}
+}
+
+// deadline is a context whose deadline passes when the test says so: Done
+// closes and Err is context.DeadlineExceeded, as when a real one passes.
+type deadline struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func newDeadline() *deadline {
+	return &deadline{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (d *deadline) pass()                 { d.once.Do(func() { close(d.done) }) }
+func (d *deadline) Done() <-chan struct{} { return d.done }
+
+func (d *deadline) Err() error {
+	select {
+	case <-d.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
 	}
 }
 
