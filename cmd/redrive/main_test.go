@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/novamed/bridge/internal/awstest"
+	"github.com/novamed/bridge/internal/nettest"
 )
 
 // setup starts kumo, points the SDK's environment at it (the way operators
@@ -104,9 +105,7 @@ func TestRunExitCodes(t *testing.T) {
 // "transport" for all.
 func TestRunSaysWhatIsMissing(t *testing.T) {
 	dlq, _, _ := setup(t)
-	down := httptest.NewServer(http.NotFoundHandler())
-	downURL := down.URL
-	down.Close() // nothing listens there any more
+	downURL := nettest.RefusedURL
 	notSQS := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(notSQS.Close)
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/internal/nettest"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/novamed/novamedtest"
@@ -252,11 +252,7 @@ func TestTimeoutAfterRequestSentIsUnconfirmed(t *testing.T) {
 
 func TestConnectionRefusedIsRetried(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	url := "http://" + l.Addr().String()
-	require.NoError(t, l.Close()) // nothing listens there now
-	h := e.handler(e.config("dev", url), nil)
+	h := e.handler(e.config("dev", nettest.RefusedURL), nil)
 	m := patients(t, "evt-refused", 1)[0]
 	e.send(m)
 

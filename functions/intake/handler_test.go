@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/novamed/bridge/internal/awstest"
+	"github.com/novamed/bridge/internal/nettest"
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/novamed"
 	"github.com/novamed/bridge/pkg/params"
@@ -701,9 +701,7 @@ func TestUnavailable(t *testing.T) {
 	})
 	t.Run("ssm down", func(t *testing.T) {
 		f := newFixture(t)
-		dead := httptest.NewServer(http.NotFoundHandler())
-		dead.Close()
-		down := awstest.Connect(t, dead.URL, config.WithRetryMaxAttempts(1))
+		down := awstest.Connect(t, nettest.RefusedURL, config.WithRetryMaxAttempts(1))
 		cache, err := params.New(down.SSM(), f.prefix, params.WithNames(ParamClinicID, ParamPseudonymKey),
 			params.WithPath(ParamSources), params.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))))
 		require.NoError(t, err)

@@ -2,8 +2,6 @@ package awstest
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/stretchr/testify/require"
+
+	"github.com/novamed/bridge/internal/nettest"
 )
 
 // awsSafe is what SQS queue names allow (1 to 80 characters); DynamoDB
@@ -80,10 +80,8 @@ func TestStartClients(t *testing.T) {
 }
 
 func TestConnectToAGoneEndpoint(t *testing.T) {
-	gone := httptest.NewServer(http.NotFoundHandler())
-	gone.Close()
-	e := Connect(t, gone.URL, config.WithRetryMaxAttempts(1))
-	require.Equal(t, gone.URL, aws.ToString(e.Config.BaseEndpoint))
+	e := Connect(t, nettest.RefusedURL, config.WithRetryMaxAttempts(1))
+	require.Equal(t, nettest.RefusedURL, aws.ToString(e.Config.BaseEndpoint))
 	require.Equal(t, 1, e.Config.RetryMaxAttempts, "load options are applied")
 	_, err := e.SQS().ListQueues(context.Background(), &sqs.ListQueuesInput{})
 	require.Error(t, err)

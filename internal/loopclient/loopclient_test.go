@@ -15,7 +15,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/novamed/bridge/internal/cuttest"
+	"github.com/novamed/bridge/internal/nettest"
 )
 
 // answerSize is well above what loopback socket buffers hold, so that an
@@ -63,7 +63,7 @@ func TestOneConnectionPerCallAnswerReadWhole(t *testing.T) {
 // then the read error.
 func TestCutAnswerIsReportedAsCut(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := cuttest.Answer(w, "", "half of ten", 4); err != nil {
+		if err := nettest.CutAnswer(w, "", "half of ten", 4); err != nil {
 			t.Errorf("cut answer: %v", err)
 		}
 	}))

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/novamed/bridge/internal/cuttest"
+	"github.com/novamed/bridge/internal/nettest"
 )
 
 const paramsAnswer = `{"Parameters":[{"Name":"/bridge/clinic-id","Type":"String","Value":"c-1","Version":1}]}`
@@ -35,7 +35,7 @@ func cutFirst(t *testing.T, cuts int32) (*httptest.Server, *atomic.Int32) {
 			_, _ = io.WriteString(w, paramsAnswer)
 			return
 		}
-		if err := cuttest.Answer(w, "Content-Type: application/x-amz-json-1.1\r\n", paramsAnswer, len(paramsAnswer)/2); err != nil {
+		if err := nettest.CutAnswer(w, "Content-Type: application/x-amz-json-1.1\r\n", paramsAnswer, len(paramsAnswer)/2); err != nil {
 			t.Errorf("cut answer: %v", err)
 		}
 	}))

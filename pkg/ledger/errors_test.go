@@ -11,11 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
-	"github.com/sivchari/kumo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/novamed/bridge/internal/awstest"
+	"github.com/novamed/bridge/internal/nettest"
 	"github.com/novamed/bridge/pkg/ledger"
 )
 
@@ -58,10 +58,7 @@ func TestUnavailable(t *testing.T) {
 	})
 
 	t.Run("server down", func(t *testing.T) {
-		srv := kumo.NewServer()
-		url := srv.URL
-		srv.Close()
-		l := ledger.New(awstest.Connect(t, url, config.WithRetryMaxAttempts(1)).DynamoDB(), "ledger")
+		l := ledger.New(awstest.Connect(t, nettest.RefusedURL, config.WithRetryMaxAttempts(1)).DynamoDB(), "ledger")
 		for op, err := range every(l) {
 			require.ErrorIs(t, err, ledger.ErrUnavailable, op)
 			assert.Equal(t, "ledger: "+op+": unavailable", err.Error())

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/novamed/bridge/internal/nettest"
 )
 
 const (
@@ -430,14 +432,7 @@ func TestCancelledBeforeSendIsNotDelivered(t *testing.T) {
 }
 
 func TestConnectionRefusedIsNotDelivered(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-
-	_, err = newTestClient(t, "http://"+addr).CreatePatient(context.Background(), validPatient())
+	_, err := newTestClient(t, nettest.RefusedURL).CreatePatient(context.Background(), validPatient())
 	var te *TransportError
 	if !errors.As(err, &te) {
 		t.Fatalf("want *TransportError, got %T %v", err, err)
@@ -625,12 +620,7 @@ func TestKeyNeverInErrors(t *testing.T) {
 	_, err := newTestClient(t, slow.URL).CreatePatient(ctx, validPatient())
 	cancel()
 	errs = append(errs, err)
-	l, lerr := net.Listen("tcp", "127.0.0.1:0")
-	if lerr != nil {
-		t.Fatal(lerr)
-	}
-	_ = l.Close()
-	_, err = newTestClient(t, "http://"+l.Addr().String()).CreatePatient(context.Background(), validPatient()) // refused
+	_, err = newTestClient(t, nettest.RefusedURL).CreatePatient(context.Background(), validPatient()) // refused
 	errs = append(errs, err)
 
 	var logs bytes.Buffer
