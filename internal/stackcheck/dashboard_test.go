@@ -12,22 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// pendingMetrics are metrics the template reads that the code on this
-// branch does not emit yet, with who emits them. TestPendingMetricsAreNotYetEmitted
-// fails once one is emitted, so the entry is removed and the full check
-// applies to it.
-var pendingMetrics = map[string]string{}
-
 // miQuery is the one shape of Metrics Insights query the template uses.
 var miQuery = regexp.MustCompile(`^SELECT (SUM|AVG|MIN|MAX|COUNT)\((\w+)\) FROM NovaMedBridge WHERE Stage = '\$\{Stage\}'(?: GROUP BY (\w+(?:, \w+)*))?$`)
 
-// checkMetric fails unless the code emits name (or it is pending) with every
-// key of groupBy among its dimensions.
+// checkMetric fails unless the code emits name with every key of groupBy
+// among its dimensions.
 func checkMetric(t *testing.T, code emitted, where, name string, groupBy []string) {
 	t.Helper()
-	if _, ok := pendingMetrics[name]; ok {
-		return
-	}
 	if !assert.Containsf(t, code, name, "%s: no code emits %s", where, name) {
 		return
 	}
@@ -46,13 +37,6 @@ func TestCodeMetricsScannerFindsKnownEmissions(t *testing.T) {
 	assert.False(t, code.has("DeliveryLatency", "Stage", "Class"))
 	assert.NotContains(t, code, "NoSuchMetricAnywhere")
 	assert.NotContains(t, code, "retry_in", "a slog.Duration attribute is not a metric")
-}
-
-func TestPendingMetricsAreNotYetEmitted(t *testing.T) {
-	code := codeMetrics(t)
-	for name, who := range pendingMetrics {
-		assert.NotContainsf(t, code, name, "%s is emitted now (%s): remove it from pendingMetrics", name, who)
-	}
 }
 
 type widget struct {

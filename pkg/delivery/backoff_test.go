@@ -16,11 +16,7 @@ func TestFullJitterBounds(t *testing.T) {
 		retryAfter := time.Duration(rapid.Int64Range(0, int64(24*time.Hour)).Draw(t, "retryAfter"))
 
 		d := FullJitter(base, limit, attempt, retryAfter)
-		ceiling := base
-		for i := 1; i < attempt && ceiling < limit; i++ {
-			ceiling *= 2
-		}
-		ceiling = min(ceiling, limit)
+		ceiling := doubled(base, limit, attempt)
 		if d < 0 || d > max(ceiling, min(retryAfter, MaxVisibility)) {
 			t.Fatalf("delay %s outside [0, max(%s, retry-after)]", d, ceiling)
 		}
@@ -31,6 +27,23 @@ func TestFullJitterBounds(t *testing.T) {
 			t.Fatalf("delay %s over SQS's 12h limit", d)
 		}
 	})
+}
+
+// doubled is base·2^(attempt-1), at most limit: the full-jitter ceiling,
+// written apart from FullJitter's loop so that a mistake there shows.
+func doubled(base, limit time.Duration, attempt int) time.Duration {
+	shift := attempt - 1
+	if shift >= 62 || base > limit>>shift {
+		return limit
+	}
+	return base << shift
+}
+
+func TestDoubled(t *testing.T) {
+	assert.Equal(t, time.Second, doubled(time.Second, time.Hour, 1))
+	assert.Equal(t, 16*time.Second, doubled(time.Second, time.Hour, 5))
+	assert.Equal(t, time.Hour, doubled(time.Second, time.Hour, 13), "2^12 s is over an hour")
+	assert.Equal(t, time.Hour, doubled(time.Second, time.Hour, 1000))
 }
 
 func TestFullJitterSpreadsAndGrows(t *testing.T) {
