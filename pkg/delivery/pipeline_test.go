@@ -22,6 +22,7 @@ import (
 	"github.com/novamed/bridge/pkg/ledger"
 	"github.com/novamed/bridge/pkg/metrics"
 	"github.com/novamed/bridge/pkg/novamed"
+	"github.com/novamed/bridge/pkg/phi"
 	"github.com/novamed/bridge/pkg/queue"
 )
 
@@ -293,14 +294,34 @@ func TestSubjectStage(t *testing.T) {
 		subj := &fakeSubjects{claim: ledger.SubjectClaim{Status: ledger.SubjectGranted}}
 		r := newRig(t, Deps{Subjects: subj})
 		r.ledger.claim = granted
-		res := r.p.Process(context.Background(), noDeadline(), sqsMessage(withSubject(t, patientBody(t, "o.q@mailbox.example"))))
+		body := withSubject(t, patientBody(t, "o.q@mailbox.example"))
+		res := r.p.Process(context.Background(), noDeadline(), sqsMessage(body))
 		assert.Equal(t, OutcomeDelivered, res.Outcome)
 		assert.Equal(t, int64(1), r.calls.Load())
 		assert.Equal(t, []string{"created"}, subj.marks)
-		assert.NotEmpty(t, subj.fields["email"])
-		for _, d := range subj.fields {
-			assert.NotContains(t, d, "@", "digests, never values")
-		}
+		m, err := queue.Decode(body)
+		require.NoError(t, err)
+		require.NotEmpty(t, m.Digests["email"])
+		assert.Equal(t, m.Digests, subj.fields, "the digests intake computed before de-identification")
+	})
+
+	t.Run("a message without digests: computed from the record", func(t *testing.T) {
+		subj := &fakeSubjects{claim: ledger.SubjectClaim{Status: ledger.SubjectGranted}}
+		r := newRig(t, Deps{Subjects: subj})
+		r.ledger.claim = granted
+		m, err := queue.Decode(withSubject(t, patientBody(t, "o.q@mailbox.example")))
+		require.NoError(t, err)
+		m.Digests = nil
+		body, err := m.Encode()
+		require.NoError(t, err)
+		res := r.p.Process(context.Background(), noDeadline(), sqsMessage(body))
+		assert.Equal(t, OutcomeDelivered, res.Outcome)
+		key, err := phi.ParsePseudonymKey(testParams[ParamPseudonymKey])
+		require.NoError(t, err)
+		want, err := queue.FieldDigests(key, m.Record)
+		require.NoError(t, err)
+		require.NotEmpty(t, want["email"])
+		assert.Equal(t, want, subj.fields)
 	})
 
 	t.Run("exists and unchanged: acknowledged without a call", func(t *testing.T) {
