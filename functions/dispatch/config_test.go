@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net/url"
 	"testing"
 	"time"
 
@@ -105,7 +106,12 @@ func TestConfigFromEnvErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.True(t, errors.Is(err, ErrConfig))
 			assert.Contains(t, err.Error(), tc.mentions)
-			assert.NotContains(t, err.Error(), "hunter2", "errors name the variable, never its value")
+			// Errors name the variable, never its value (values too short
+			// to be told apart from the message's own words are left out).
+			if len(tc.value) >= 4 {
+				assert.NotContains(t, err.Error(), tc.value)
+			}
+			assert.NotContains(t, err.Error(), "hunter2")
 		})
 	}
 }
@@ -132,7 +138,9 @@ func TestStageBindsHost(t *testing.T) {
 		require.ErrorIs(t, err, ErrConfig, "%q + %q", tc.stage, tc.url)
 		require.ErrorIs(t, err, tc.want, "%q + %q", tc.stage, tc.url)
 		assert.Contains(t, err.Error(), "NOVAMED_BASE_URL")
-		assert.NotContains(t, err.Error(), "novamed.example.org", "the error names the rule, not the URL")
+		u, perr := url.Parse(tc.url)
+		require.NoError(t, perr)
+		assert.NotContains(t, err.Error(), u.Host, "the error names the rule, not the URL")
 	}
 	for _, tc := range []struct{ stage, url string }{
 		{"prod", novamed.ProductionURL}, {"dev", novamed.DevelopmentURL}, {"dev", "http://127.0.0.1:8080"}, {"dev", "http://[::1]:9000"},

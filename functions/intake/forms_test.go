@@ -143,7 +143,9 @@ func TestJotformURLToken(t *testing.T) {
 			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 			assert.Equal(t, `{"error":"unauthorized"}`, resp.Body)
 			assert.Empty(t, f.messages())
-			assert.NotContains(t, f.logs.String(), wrongToken, "a token never reaches the log")
+			if q != "" {
+				assert.NotContains(t, f.logs.String(), wrongToken, "a token never reaches the log")
+			}
 		})
 	}
 	t.Run("base64-encoded, as API Gateway passes multipart bodies", func(t *testing.T) {

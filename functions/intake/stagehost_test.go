@@ -3,6 +3,7 @@
 package main
 
 import (
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,7 +36,9 @@ func TestStageBindsHost(t *testing.T) {
 	} {
 		_, err := New(Config{Stage: tc.stage, TargetURL: tc.target, Params: idleParams{}, Queue: idleQueue{}, DeadLetters: idleQueue{}, Ledger: idleLedger{}})
 		require.ErrorIs(t, err, tc.want, "%q + %q", tc.stage, tc.target)
-		assert.NotContains(t, err.Error(), "novamed.example.org", "the error names the rule, not the URL")
+		u, perr := url.Parse(tc.target)
+		require.NoError(t, perr)
+		assert.NotContains(t, err.Error(), u.Host, "the error names the rule, not the URL")
 	}
 	for _, tc := range []struct{ stage, target string }{
 		{"prod", novamed.ProductionURL}, {"prod", ""}, {"dev", novamed.DevelopmentURL},

@@ -358,7 +358,9 @@ func TestSubjectStage(t *testing.T) {
 		assert.Equal(t, queue.ClassUpdate, aws.ToString(attrs[queue.AttrErrorClass].StringValue))
 		assert.Equal(t, "email", aws.ToString(attrs[queue.AttrFields].StringValue))
 		assert.Equal(t, "nm-1", aws.ToString(attrs[queue.AttrNovaMedID].StringValue))
-		assert.NotContains(t, aws.ToString(attrs[queue.AttrFields].StringValue), "mailbox")
+		for name, v := range attrs {
+			assert.NotContains(t, aws.ToString(v.StringValue), "mailbox", "%s: attributes name fields, never values", name)
+		}
 	})
 
 	t.Run("in flight: looked at again after the backoff, no later than the other claim's end", func(t *testing.T) {
