@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/novamed/bridge/internal/logtest"
+	"github.com/novamed/bridge/pkg/devstack"
 	"github.com/novamed/bridge/pkg/queue"
 	"github.com/novamed/bridge/pkg/samples"
 )
@@ -105,7 +107,7 @@ func TestSamples(t *testing.T) {
 					assert.Equal(t, "POST", resp.Headers["Allow"])
 				}
 			}
-			assertNoBodyInLogs(t, f, ev.Body)
+			assertNoBodyInLogs(t, f, tmpl, ev.Body)
 		})
 	}
 }
@@ -218,11 +220,20 @@ func TestSampleMarkersAreSampleValues(t *testing.T) {
 	}
 }
 
-// assertNoBodyInLogs checks that no sizeable piece of the body reached the
-// log: the log holds ids, names, codes and counts only.
-func assertNoBodyInLogs(t *testing.T, f *fixture, body string) {
+// assertNoBodyInLogs checks that no value of the payload reached the log:
+// the log holds ids, names, codes and counts only. The values are the
+// sample's own patient values (devstack.Canaries: names, emails, birth
+// dates, addresses, as the source maps them), looked for so that they
+// cannot be found by chance (logtest.ContainsValue), and a few known
+// values of every sample, practitioners' included.
+func assertNoBodyInLogs(t *testing.T, f *fixture, tmpl samples.Template, body string) {
 	t.Helper()
 	logs := f.logs.String() + f.metrics.String()
+	for i, v := range devstack.Canaries([]samples.Template{tmpl}, f.sources) {
+		if logtest.ContainsValue(logs, v) {
+			t.Errorf("value #%d of the payload (%d bytes) reached the logs", i, len(v))
+		}
+	}
 	for _, s := range []string{"Lovelace", "Katriona", "Vaughan", "Grace", "Turing", "Franklin", "example.com", "1985-12-10"} {
 		if strings.Contains(body, s) && strings.Contains(logs, s) {
 			t.Errorf("a value of the payload (%d bytes) reached the logs", len(s))
