@@ -43,7 +43,7 @@ build-DispatchFunction:
 	mkdir -p $(ARTIFACTS_DIR)
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/dispatch
 
-## bench: every benchmark, each reported beside the baseline it is compared with
+## bench: every benchmark; those docs/performance.md rests on report a ratio to a baseline of the same run
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 

@@ -1,6 +1,15 @@
 // Package logtest holds what tests need to read the logs of code that logs
 // from several goroutines at once, and to look for a value in them without
 // finding it by chance.
+//
+// It exists because "no record value ever reaches a log" is a promise of the
+// bridge, and many tests check it: intake's, dispatch's, the sandbox
+// commands', redrive's, the end-to-end tests and the soak. Such a check must
+// neither race nor pass or fail by chance: the log is written by a
+// handler's goroutines while the test reads it, and a plain substring
+// search finds a five-digit ZIP inside a nanosecond timestamp or a TCP port
+// now and then. One Buffer (there were four copies of it before) and one
+// ContainsValue make the check the same, and exact, everywhere.
 package logtest
 
 import (

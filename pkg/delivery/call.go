@@ -14,8 +14,8 @@ import (
 // only a granted claim goes on to NovaMed. A record that no longer has time
 // to be called is deferred first, before anything is written.
 //
-// The subject claim (one NovaMed chart per person) joins after this stage
-// as Deps.Subject.
+// The subject claim (one NovaMed chart per person) follows this stage when
+// the pipeline has Deps.Subjects.
 func (p *Pipeline) claim(ctx context.Context, r *Record) Verdict {
 	if !r.Budget.CanStart() {
 		return Defer

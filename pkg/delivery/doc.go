@@ -1,8 +1,8 @@
 // Package delivery delivers one queued record to NovaMed as a pipeline of
 // small stages.
 //
-// Delivery used to be one long function in the dispatch handler. It is about
-// to gain fetching records from an EHR (a queue message that names a record
+// Delivery used to be one long function in the dispatch handler. It has since
+// gained fetching records from an EHR (a queue message that names a record
 // instead of carrying it), holds (records NovaMed cannot take, parked with a
 // reason) and subject claims (one NovaMed chart per person). Each of those
 // is a decision at a definite point between reading the message and calling
@@ -18,19 +18,32 @@
 //
 //	resolve  queue.Decode of the body; a message of kind "reference" goes to
 //	         the Resolver (Deps.Resolver; nil: references are unsupported
-//	         and dead-lettered as malformed, like any unknown kind)
-//	map      novamed.DecodeRecord of the record: Record.Orig
+//	         and dead-lettered as malformed, like any unknown kind), which
+//	         fetches and maps it; a fetched person NovaMed cannot take, or
+//	         one the EHR does not have, is held here (class held, the
+//	         reference dead-lettered as it is)
+//	map      novamed.DecodeRecord of the record: Record.Orig; in production
+//	         a record that does not decode is a permanent dead letter
+//	         (invalid_record), elsewhere the guard decides on the raw record
 //	guard    the environment guard: production sends Orig unchanged, any
 //	         other target gets it de-identified whatever the message's flag
 //	         says: Record.Sent; a refusal (tripwire) is class guard with the
 //	         record removed from the dead letter
-//	hold     a record NovaMed cannot take (Sent fails Validate): today a
-//	         permanent dead letter; the place for class held later
+//	hold     a record NovaMed cannot take (Sent fails Validate): a
+//	         permanent dead letter (validation_error) naming the failing
+//	         fields; records held with a reason were held before this
+//	         (by intake, or by the Resolver for a fetched one)
 //	claim    the ledger claim (pkg/ledger, "Records"): granted goes on,
 //	         already delivered is acknowledged, in flight retried when the
 //	         claim ends, unconfirmed dead-lettered; a record without time
 //	         left is deferred here, before anything is written
-//	subject  Deps.Subject when set: the subject claim (one chart per person)
+//	subject  Deps.Subjects when set: the subject claim (one chart per
+//	         person): the first record of a person goes on to create the
+//	         chart; a later one is acknowledged when unchanged (exists) or
+//	         dead-lettered as class update when changed; one that meets
+//	         another record of the person in flight waits for it; one whose
+//	         person's chart is uncertain is dead-lettered unconfirmed
+//	         (subject_unconfirmed)
 //	call     the NovaMed call, bounded by the budget and the claim, with one
 //	         re-read of the key after a 401/403
 //	settle   the ledger outcome (delivered, not delivered, unconfirmed) and

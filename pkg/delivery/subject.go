@@ -45,9 +45,11 @@ const (
 // has no update endpoint), and one that meets another record of the person
 // being delivered waits for it. A record without a subject is its own.
 //
-// The comparison uses keyed digests of the fields as sent (de-identified
-// outside production, deterministically), never the values: the ledger
-// holds no PHI.
+// The comparison uses keyed digests of the fields of the record as mapped,
+// before de-identification, in every stage (fieldDigests: the ones intake
+// queued with the message, or for a record dispatch fetched, computed here
+// from Orig), so a changed field is named the same way in production and
+// elsewhere. Digests, never the values: the ledger holds no PHI.
 func (p *Pipeline) claimSubject(ctx context.Context, r *Record) Verdict {
 	m := r.Result.Msg
 	if m.Subject == "" {

@@ -5,6 +5,18 @@
 // poller that plays Lambda's SQS event source mapping. `make demo`, `make
 // local`, `make invoke-*` without Docker (Invoke) and the end-to-end tests all
 // use it; everything listens on loopback.
+//
+// It exists because the bridge's promises are made by the deployed pieces
+// working together: the exactly-once effect by intake, SQS, the ledger and
+// dispatch; the environment guard by both functions and the target URL; the
+// batch item failures and retries by Lambda's event source. Unit tests of
+// each package cannot show those, and checking them on AWS needs an
+// account, a deployment and NovaMed's Development environment, which must
+// never see PHI. So the stack runs the same bootstrap binaries as Lambda
+// runs them, with the real AWS SDK clients against an emulator, and the
+// NovaMed sandbox watches for the samples' real values (canaries): what
+// `make demo` and the end-to-end tests check is what would be deployed, on
+// one machine, in one command.
 package devstack
 
 import (

@@ -28,10 +28,13 @@ const (
 
 // EventID returns the id of one webhook event: "<source>:<32 hex digits>".
 //
-// The hash covers the source and the sender's event id when the sender
-// gives one (Standard Webhooks webhook-id, a Typeform token, a FHIR
-// notification id), otherwise the raw body, so a sender's retry of the same
-// event gets the same id and the ledger answers it as a duplicate. The
+// The hash covers the source and senderEventID when there is one, otherwise
+// the raw body, so a sender's retry of the same event gets the same id and
+// the ledger answers it as a duplicate. Intake passes only an id the
+// signature covers (webhookauth.Verified.EventID: a Standard Webhooks
+// webhook-id); an id found inside the payload (Bundle.id, a Typeform token,
+// a notification's event number) proves nothing about the rest of the body,
+// so it is never passed and counts only as part of the body. The
 // sender's id is hashed rather than kept: it is an arbitrary string that
 // could hold anything, and the event id goes into DynamoDB keys, queue
 // bodies and logs. Only a plain SHA-256 is used (no key is available to

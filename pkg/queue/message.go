@@ -2,6 +2,17 @@
 // dispatch: the message (one per record), its ids, the SQS sender, and the
 // dead-letter attributes dispatch and redrive share.
 //
+// Intake and dispatch are separate functions, deployed and scaled apart, and
+// a message can wait in the queue or its dead-letter queue across a
+// deployment, to be read later by dispatch or redrive. So the message is the
+// one contract between them, and it is written down once: every side encodes
+// and decodes through this package, the "v" field names the format, and
+// decoding is strict (an unknown or repeated key, a wrong type or an unknown
+// version makes the message malformed), so a message that does not follow
+// the contract is dead-lettered with a reason, never guessed at. The ids
+// live here too: they are the keys that make a sender's retry, an SQS
+// redelivery and a redrive meet the same ledger items.
+//
 // A message body carries a NovaMed request body, which is PHI in production:
 // nothing in this package puts a record value in an error, a log value, a
 // String or a message attribute.
