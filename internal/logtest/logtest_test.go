@@ -26,6 +26,20 @@ func TestBufferKeepsConcurrentWritesWhole(t *testing.T) {
 	}
 }
 
+func TestPortAt(t *testing.T) {
+	for s, want := range map[string]bool{
+		"127.0.0.1:23669": true, "dial 10.0.0.7:23669": true, "localhost:23669": true, "(LOCALHOST:23669": true,
+		"[::1]:23669": true, `"[fe80::1]:23669`: true, "tcp->127.0.0.1:23669": true,
+		"zip:23669": false, "map[zip:23669": false, "1.2.3:23669": false, "1.2.3.4.5:23669": false,
+		"a.localhost:23669": false, "::1:23669": false, "127.0.0.1:x": false,
+	} {
+		i := strings.LastIndexByte(s, ':') + 1
+		if got := PortAt(s, i); got != want {
+			t.Errorf("PortAt(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
 func TestContainsValue(t *testing.T) {
 	cases := []struct {
 		s, v string
@@ -54,6 +68,14 @@ func TestContainsValue(t *testing.T) {
 		{`{"zip":23669}`, "23669", true},
 		{`{"zip": "23669"}`, "23669", true},
 		{`127.0.0.1:23669 zip=23669`, "23669", true},
+		{`"url":"http://127.0.0.1:23669/webhooks/x"`, "23669", false},
+		// key:value text is not an address: a printed map or struct leaks.
+		{`{"err":"bad record map[birth_date:1985-12-10 zip:23669]"}`, "23669", true},
+		{`{"err":"bad record map[birth_date:1985-12-10 zip:23669]"}`, "1985-12-10", true},
+		{`{family:ottoline zip:23669}`, "23669", true},
+		{`id:23669`, "23669", true},
+		{`x127.0.0.1:23669`, "23669", true},
+		{`[::1:23669`, "23669", true},
 	}
 	for _, c := range cases {
 		if got := ContainsValue(c.s, c.v); got != c.want {

@@ -15,7 +15,8 @@ import (
 // ("zip":"97201"). A TCP port is the one random number that stands on its
 // own, in the errors that name a connection ("read tcp
 // 127.0.0.1:23669->..."), and the samples hold ZIP codes a port can be:
-// digits that end a host and colon are a port, not a value (PortAt).
+// digits after an IP address or "localhost" and a colon are a port, not a value
+// (PortAt).
 func ContainsValue(s, v string) bool {
 	if v == "" {
 		return false
@@ -37,14 +38,52 @@ func ContainsValue(s, v string) bool {
 	}
 }
 
-// PortAt reports whether the digits at s[i:] are a TCP port: they follow a
-// colon that ends a host name, an IPv4 address or a bracketed IPv6 address
-// ("127.0.0.1:23669", "localhost:23669", "[::1]:23669"). A value in a JSON
-// log line follows a quote (`"zip":"23669"`) or a quote and a colon
-// (`"zip":23669`), so it is still found.
+// PortAt reports whether the digits at s[i:] are the port of a loopback or
+// IP address: they follow a colon that ends an IPv4 address, "localhost" or
+// a bracketed IPv6 address ("127.0.0.1:23669", "localhost:23669",
+// "[::1]:23669"), itself at the start of s or after a character that
+// cannot be part of a host (a space, '/', '>', '"', '(', '@', '='). Anything
+// else before the colon is text, so a value printed as key:value
+// ("map[zip:23669]", "{zip:23669}") or in a JSON log line (`"zip":23669`)
+// is still found.
 func PortAt(s string, i int) bool {
-	return i >= 2 && s[i-1] == ':' && (isAlnum(s[i-2]) || s[i-2] == ']')
+	if i < 2 || s[i-1] != ':' || i >= len(s) || s[i] < '0' || s[i] > '9' {
+		return false
+	}
+	h := i - 1 // the colon; the host ends before it
+	start := h
+	if s[h-1] == ']' {
+		start = strings.LastIndexByte(s[:h-1], '[')
+		if start < 0 {
+			return false
+		}
+	} else {
+		for start > 0 && (isDigit(s[start-1]) || s[start-1] == '.' || isLetter(s[start-1])) {
+			start--
+		}
+		if host := strings.ToLower(s[start:h]); host != "localhost" && !isIPv4(host) {
+			return false
+		}
+	}
+	return start == 0 || strings.IndexByte(" />\"(@=", s[start-1]) >= 0
 }
+
+// isIPv4 reports whether s is four dot-separated groups of 1-3 digits.
+func isIPv4(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		if len(p) == 0 || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 func alnumBefore(s string, i int) bool {
 	return i > 0 && isAlnum(s[i-1])
