@@ -24,8 +24,10 @@ import (
 	"time"
 )
 
-// RefusedAddr refuses every connection: port 1 on loopback, which only a
-// privileged process could listen on and none does. RefusedURL is its URL.
+// RefusedAddr refuses every connection: port 1 on loopback, a port no
+// development machine or CI runner serves, below the ports a listener on
+// port 0 is given and, on most systems, open only to a privileged process
+// (TestRefusedAddrRefuses checks it here). RefusedURL is its URL.
 const (
 	RefusedAddr = "127.0.0.1:1"
 	RefusedURL  = "http://" + RefusedAddr

@@ -65,9 +65,11 @@ func (p *Pipeline) guardRecord(ctx context.Context, r *Record) Verdict {
 	return Next
 }
 
-// hold stops a record NovaMed cannot take (it fails Validate). Today that
-// is a permanent dead letter with the invalid fields' names; this is the
-// place where such a record can instead be held with a reason.
+// hold stops a record NovaMed cannot take (it fails Validate): a permanent
+// dead letter, code validation_error, naming the invalid NovaMed fields.
+// Records are held with a reason before this (by intake before queuing, by
+// the resolve stage for a fetched one), so this is the last check before
+// the call: nothing NovaMed would refuse is sent.
 func (p *Pipeline) hold(_ context.Context, r *Record) Verdict {
 	err := r.Sent.Validate()
 	if err == nil {

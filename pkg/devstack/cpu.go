@@ -51,49 +51,58 @@ func (c CPUTimes) PerUnit(n int) string {
 		ms(c.Total()), ms(c.Stack), ms(c.IntakeRIE), ms(c.IntakeFunction), ms(c.DispatchRIE), ms(c.DispatchFunction))
 }
 
-// CPU reads the stack's processor time so far. A bootstrap the emulator
-// restarted (a killed one) counts from its restart.
+// CPU reads the stack's processor time so far, a killed bootstrap's
+// included (Pool.cpu).
 func (s *Stack) CPU() CPUTimes {
 	var c CPUTimes
-	c.Stack = procCPU(os.Getpid())
+	c.Stack, _ = procCPU(os.Getpid())
 	c.IntakeRIE, c.IntakeFunction = s.Intake.cpu()
 	c.DispatchRIE, c.DispatchFunction = s.Dispatch.cpu()
 	return c
 }
 
-// cpu is the pool's emulators' and bootstraps' processor time.
+// cpu is the pool's emulators' and bootstraps' processor time. A bootstrap
+// that is gone (killed, and restarted by its emulator) counts too: its
+// time is among the emulator's reaped children's.
 func (p *Pool) cpu() (rie, fn time.Duration) {
 	for _, f := range p.all {
 		if f.cmd.Process == nil {
 			continue
 		}
-		rie += procCPU(f.cmd.Process.Pid)
+		self, reaped := procCPU(f.cmd.Process.Pid)
+		rie += self
+		fn += reaped
 		for _, child := range childPIDs(f.cmd.Process.Pid) {
-			fn += procCPU(child)
+			own, _ := procCPU(child)
+			fn += own
 		}
 	}
 	return rie, fn
 }
 
-// procCPU is a process's user + system time, zero if it cannot be read.
-func procCPU(pid int) time.Duration {
+// procCPU is a process's user + system time, and that of its children it
+// has waited for; zero if it cannot be read.
+func procCPU(pid int) (self, reaped time.Duration) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	// The command name (field 2) may hold spaces: count fields after its ')'.
 	i := strings.LastIndexByte(string(data), ')')
 	if i < 0 {
-		return 0
+		return 0, 0
 	}
 	f := strings.Fields(string(data[i+1:]))
-	// After ')': state is field 3, so utime (14) and stime (15) are f[11], f[12].
-	if len(f) < 13 {
-		return 0
+	// After ')': state is field 3, so utime, stime, cutime and cstime
+	// (fields 14-17) are f[11] to f[14].
+	if len(f) < 15 {
+		return 0, 0
 	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * clockTick
+	n := func(s string) time.Duration {
+		v, _ := strconv.ParseInt(s, 10, 64)
+		return time.Duration(v) * clockTick
+	}
+	return n(f[11]) + n(f[12]), n(f[13]) + n(f[14])
 }
 
 // childPIDs lists a process's children.

@@ -3,9 +3,12 @@ package devstack
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -28,4 +31,14 @@ func TestStartCPUProfileWritesAProfile(t *testing.T) {
 func TestStartCPUProfileRefusesAPathItCannotCreate(t *testing.T) {
 	_, err := startCPUProfile(filepath.Join(t.TempDir(), "missing", "stack.prof"))
 	require.Error(t, err)
+}
+
+// A child's processor time stays counted once the child is gone, among
+// its parent's reaped children: a killed bootstrap's time is not lost.
+func TestProcCPUCountsReapedChildren(t *testing.T) {
+	_, before := procCPU(os.Getpid())
+	// About half a second of a shell's processor time, then the shell exits.
+	require.NoError(t, exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done").Run())
+	_, after := procCPU(os.Getpid())
+	assert.Greater(t, after-before, 50*time.Millisecond)
 }

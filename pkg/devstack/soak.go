@@ -249,7 +249,7 @@ func Soak(ctx context.Context, s *Stack, logs io.Writer, sources []samples.Sourc
 	senders.Wait()
 	rep.Sending = time.Since(start)
 	rep.SendingCPU = s.CPU().Sub(cpuStart)
-	rep.Cores = runtime.NumCPU()
+	rep.Cores = runtime.GOMAXPROCS(0) // the machine's cores, or a container's CPU limit
 	if sendErr != nil {
 		close(stopFaults)
 		killers.Wait()

@@ -93,4 +93,7 @@ func TestSoakReportGoalLine(t *testing.T) {
 	var out bytes.Buffer
 	slow.Print(&out)
 	assert.Contains(t, out.String(), "\n"+slow.goalLine()+"\n")
+	out.Reset()
+	SoakReport{}.Print(&out) // a soak that stopped before its senders finished
+	assert.NotContains(t, out.String(), "goal")
 }

@@ -40,7 +40,8 @@ type SoakReport struct {
 	Timed            int
 	RecordsPerSecond float64
 	Balanced         bool
-	// Cores is how many processors the machine offered the stack.
+	// Cores is how many processors the machine offered the stack
+	// (GOMAXPROCS: the cores, or a container's CPU limit).
 	Cores int
 }
 
@@ -112,5 +113,7 @@ func (r SoakReport) Print(w io.Writer) {
 		r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Sending.Round(time.Millisecond),
 		r.PerSecond(), r.RecordsPerSecond, r.Duration.Round(time.Millisecond))
 	fmt.Fprintf(w, "processor time per webhook while sending: %s\n", r.SendingCPU.PerUnit(r.Timed))
-	fmt.Fprintln(w, r.goalLine())
+	if r.Sending > 0 { // the senders ran to the end
+		fmt.Fprintln(w, r.goalLine())
+	}
 }

@@ -23,16 +23,18 @@
 //     (CheckStageBaseURL: the production key to the production host, any
 //     other to the Development host or loopback), follows no redirect and
 //     reads a bounded answer (pkg/outbound).
-//   - Classify turns every answer into what dispatch does with it.
+//   - Classify is the default reading of every answer, which dispatch
+//     follows but for two settings of its own: a 2xx without an id counts
+//     as unconfirmed there, and NOVAMED_500_POLICY=retryable retries a 500.
 //     MaybeCreatedStatus (500, 502, 504) and TransportError.MaybeDelivered
 //     (a lost answer) name the outcomes after which NovaMed may have created
-//     the chart: with no idempotency key, those are never sent again
-//     automatically.
+//     the chart: with no idempotency key, dispatch never sends those again
+//     automatically (a 500 only under the default policy).
 //   - An APIError prints and logs its status and code, never NovaMed's
 //     message: only a message NovaMed documents (DocumentedMessage) may be
-//     logged, since any other may quote the record. PatientRequest and PractitionerRequest
-//     render as [PHI] in fmt and slog, so a careless log line cannot leak
-//     one.
+//     logged, since any other may quote the record. PatientRequest and
+//     PractitionerRequest render as [PHI] in fmt and slog, so a careless log
+//     line cannot leak one.
 //
 // The sandbox that plays NovaMed in tests and on the local stack is
 // novamedtest.
