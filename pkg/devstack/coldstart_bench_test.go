@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -53,12 +52,7 @@ func BenchmarkColdStart(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hello := filepath.Join(dir, "hello", "bootstrap")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", hello, "./testdata/hellofn")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("build hellofn: %v\n%s", err, out)
-	}
+	hello := buildHello(b, dir)
 	sources, err := LoadLocalSources(root)
 	if err != nil {
 		b.Fatal(err)
@@ -171,12 +165,7 @@ func BenchmarkProcessStart(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hello := filepath.Join(dir, "hello", "bootstrap")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", hello, "./testdata/hellofn")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("build hellofn: %v\n%s", err, out)
-	}
+	hello := buildHello(b, dir)
 	env := (&Stack{Endpoint: "http://127.0.0.1:1", ParamPrefix: "/coldstart", QueueURL: "http://127.0.0.1:1/q",
 		DLQURL: "http://127.0.0.1:1/dlq", LedgerTable: "ledger", Sandbox: &novamedtest.Server{URL: "http://127.0.0.1:1"}}).
 		functionEnv(Options{MaxReceiveCount: 5, BackoffBase: time.Second, BackoffCap: time.Minute})

@@ -1,0 +1,189 @@
+package devstack
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/novamed/bridge/pkg/awsclients"
+	"github.com/novamed/bridge/pkg/novamed/novamedtest"
+)
+
+// BenchmarkInvokeFloor measures what one warm invocation under the Lambda
+// RIE costs on this machine before a function does anything: b.N
+// invocations of the hello-world aws-lambda-go binary (hellofn, which
+// answers a constant), then of intake answering a GET (405, no AWS call:
+// configuration read, the route refused), each function as two instances
+// of the local stack's Pool driven by 50 goroutines, as the soak drives it.
+// No front, no sender's HTTP, no AWS call: every webhook of a soak costs
+// at least this much, and more.
+//
+//   - hello-per-s, intake-get-per-s: invocations per second, both cores
+//     busy;
+//   - hello-cpu-ms, intake-get-cpu-ms: processor time per invocation, the
+//     emulators, the bootstraps and this process's client together;
+//   - intake-get-x-hello: the second over the first.
+//
+// Cores divided by hello-cpu-ms is the most invocations per second this
+// machine can run under the emulator, whatever the function: the ceiling
+// for anything that invokes a function once per webhook, as API Gateway
+// invokes intake.
+//
+// go test -run '^$' -bench InvokeFloor -benchtime 5000x ./pkg/devstack
+func BenchmarkInvokeFloor(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	bins, err := Build(ctx, dir, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hello := buildHello(b, dir)
+	// The stack's environment with nothing listening: a GET needs no AWS call.
+	env := (&Stack{Endpoint: "http://127.0.0.1:1", ParamPrefix: "/floor", QueueURL: "http://127.0.0.1:1/q",
+		DLQURL: "http://127.0.0.1:1/dlq", LedgerTable: "ledger", Sandbox: &novamedtest.Server{URL: "http://127.0.0.1:1"}}).
+		functionEnv(Options{MaxReceiveCount: 5, BackoffBase: time.Second, BackoffCap: time.Minute})
+	get := events.APIGatewayV2HTTPRequest{Version: "2.0", RawPath: "/webhooks/ehr-fhir",
+		PathParameters: map[string]string{"source": "ehr-fhir"},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET"}}}
+
+	run := func(name, bootstrap string, event any) (perSecond, cpuMS float64) {
+		p, err := StartPool(ctx, FunctionConfig{Name: name, RIE: bins.RIE, Bootstrap: bootstrap, Env: env,
+			Timeout: 10 * time.Second, Logs: io.Discard}, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		// Warm both instances (their bootstraps start on the first invocation).
+		var warm sync.WaitGroup
+		for range p.Instances() {
+			warm.Go(func() {
+				if _, err := p.Invoke(ctx, event); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		warm.Wait()
+		before := poolAndSelfCPU(p)
+		start := time.Now()
+		work := make(chan struct{}, b.N)
+		for range b.N {
+			work <- struct{}{}
+		}
+		close(work)
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				for range work {
+					if _, err := p.Invoke(ctx, event); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		used := poolAndSelfCPU(p) - before
+		return float64(b.N) / elapsed.Seconds(), float64(used) / float64(time.Millisecond) / float64(b.N)
+	}
+
+	// One AWS call as the functions make it: the SDK with the functions'
+	// configuration, to the stack's AWS endpoint (through its proxy, a new
+	// connection to kumo per call) or straight to kumo (connections kept:
+	// the least an AWS call can cost here), all of it in this process.
+	s, err := Start(ctx, Options{Name: RandomName(), Binaries: bins})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	q, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("floor-" + s.Name)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	awsCall := func(endpoint string) (perSecond, cpuMS float64) {
+		cfg, err := awsclients.FromEnv(envLookup(append(slices.Clone(s.env), "AWS_ENDPOINT_URL="+endpoint)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		client := sqs.NewFromConfig(cfg)
+		body := aws.String(strings.Repeat("x", 600))
+		before, _ := procCPU(os.Getpid())
+		start := time.Now()
+		per := max(b.N/50, 1)
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				for range per {
+					if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: body}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		after, _ := procCPU(os.Getpid())
+		n := float64(per * 50)
+		return n / elapsed.Seconds(), float64(after-before) / float64(time.Millisecond) / n
+	}
+
+	b.ResetTimer()
+	helloRate, helloCPU := run("hello", hello, map[string]string{})
+	intakeRate, intakeCPU := run("intake", bins.Intake, get)
+	awsRate, awsCPU := awsCall(s.Endpoint)
+	kumoRate, kumoCPU := awsCall(s.kumo.URL)
+	b.StopTimer()
+	b.ReportMetric(awsRate, "aws-call-per-s")
+	b.ReportMetric(awsCPU, "aws-call-cpu-ms")
+	b.ReportMetric(kumoRate, "kumo-call-per-s")
+	b.ReportMetric(kumoCPU, "kumo-call-cpu-ms")
+	b.ReportMetric(helloRate, "hello-per-s")
+	b.ReportMetric(helloCPU, "hello-cpu-ms")
+	b.ReportMetric(intakeRate, "intake-get-per-s")
+	b.ReportMetric(intakeCPU, "intake-get-cpu-ms")
+	b.ReportMetric(intakeCPU/helloCPU, "intake-get-x-hello")
+}
+
+// poolAndSelfCPU is the pool's emulators' and bootstraps' processor time
+// and this process's.
+func poolAndSelfCPU(p *Pool) time.Duration {
+	rie, fn := p.cpu()
+	self, _ := procCPU(os.Getpid())
+	return rie + fn + self
+}
+
+// buildHello builds hellofn as Build builds the bootstraps, under dir.
+func buildHello(b *testing.B, dir string) string {
+	b.Helper()
+	hello := filepath.Join(dir, "hello", "bootstrap")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", hello, "./testdata/hellofn")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build hellofn: %v\n%s", err, out)
+	}
+	return hello
+}
+
+// envLookup reads KEY=value pairs as os.Getenv reads the environment.
+func envLookup(env []string) func(string) string {
+	m := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return func(k string) string { return m[k] }
+}
