@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/novamed/bridge/pkg/novamed/novamedtest"
 	"github.com/novamed/bridge/pkg/samples"
 )
 
@@ -166,9 +165,7 @@ func BenchmarkProcessStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	hello := buildHello(b, dir)
-	env := (&Stack{Endpoint: "http://127.0.0.1:1", ParamPrefix: "/coldstart", QueueURL: "http://127.0.0.1:1/q",
-		DLQURL: "http://127.0.0.1:1/dlq", LedgerTable: "ledger", Sandbox: &novamedtest.Server{URL: "http://127.0.0.1:1"}}).
-		functionEnv(Options{MaxReceiveCount: 5, BackoffBase: time.Second, BackoffCap: time.Minute})
+	env := unreachableEnv("/coldstart")
 	type proc struct{ metric, path string }
 	procs := []proc{{"hello", hello}, {"intake", bins.Intake}, {"dispatch", bins.Dispatch}}
 	if base := os.Getenv("COLDSTART_BASELINE"); base != "" {

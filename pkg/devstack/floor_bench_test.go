@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,13 +27,18 @@ import (
 // configuration read, the route refused), each function as two instances
 // of the local stack's Pool driven by 50 goroutines, as the soak drives it.
 // No front, no sender's HTTP, no AWS call: every webhook of a soak costs
-// at least this much, and more.
+// at least this much, and more. Then b.N SQS SendMessage calls made as
+// the functions make them, through the stack's AWS endpoint and straight
+// to kumo: what each of a webhook's AWS calls adds.
 //
 //   - hello-per-s, intake-get-per-s: invocations per second, both cores
 //     busy;
 //   - hello-cpu-ms, intake-get-cpu-ms: processor time per invocation, the
 //     emulators, the bootstraps and this process's client together;
-//   - intake-get-x-hello: the second over the first.
+//   - intake-get-x-hello: the second over the first;
+//   - aws-call-per-s, aws-call-cpu-ms, kumo-call-per-s, kumo-call-cpu-ms:
+//     the same for one AWS call (client, proxy and kumo, all in this
+//     process).
 //
 // Cores divided by hello-cpu-ms is the most invocations per second this
 // machine can run under the emulator, whatever the function: the ceiling
@@ -54,10 +58,8 @@ func BenchmarkInvokeFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	hello := buildHello(b, dir)
-	// The stack's environment with nothing listening: a GET needs no AWS call.
-	env := (&Stack{Endpoint: "http://127.0.0.1:1", ParamPrefix: "/floor", QueueURL: "http://127.0.0.1:1/q",
-		DLQURL: "http://127.0.0.1:1/dlq", LedgerTable: "ledger", Sandbox: &novamedtest.Server{URL: "http://127.0.0.1:1"}}).
-		functionEnv(Options{MaxReceiveCount: 5, BackoffBase: time.Second, BackoffCap: time.Minute})
+	// A GET needs no AWS call.
+	env := unreachableEnv("/floor")
 	get := events.APIGatewayV2HTTPRequest{Version: "2.0", RawPath: "/webhooks/ehr-fhir",
 		PathParameters: map[string]string{"source": "ehr-fhir"},
 		RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET"}}}
@@ -108,7 +110,9 @@ func BenchmarkInvokeFloor(b *testing.B) {
 	// connection to kumo per call) or straight to kumo (connections kept:
 	// the least an AWS call can cost here), all of it in this process.
 	awsCall := func(s *Stack, queueURL *string, endpoint string) (perSecond, cpuMS float64) {
-		cfg, err := awsclients.FromEnv(envLookup(append(slices.Clone(s.env), "AWS_ENDPOINT_URL="+endpoint)))
+		vars := envMap(s.env)
+		vars[awsclients.EndpointEnv] = endpoint
+		cfg, err := awsclients.FromEnv(func(k string) string { return vars[k] })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -180,6 +184,15 @@ func poolAndSelfCPU(p *Pool) time.Duration {
 	return rie + fn + self
 }
 
+// unreachableEnv is the functions' environment with nothing listening at
+// any address it names: for runs that make no AWS call (a GET, a start
+// without a runtime API).
+func unreachableEnv(paramPrefix string) []string {
+	return (&Stack{Endpoint: "http://127.0.0.1:1", ParamPrefix: paramPrefix, QueueURL: "http://127.0.0.1:1/q",
+		DLQURL: "http://127.0.0.1:1/dlq", LedgerTable: "ledger", Sandbox: &novamedtest.Server{URL: "http://127.0.0.1:1"}}).
+		functionEnv(Options{MaxReceiveCount: 5, BackoffBase: time.Second, BackoffCap: time.Minute})
+}
+
 // buildHello builds hellofn as Build builds the bootstraps, under dir.
 func buildHello(b *testing.B, dir string) string {
 	b.Helper()
@@ -190,16 +203,4 @@ func buildHello(b *testing.B, dir string) string {
 		b.Fatalf("build hellofn: %v\n%s", err, out)
 	}
 	return hello
-}
-
-// envLookup reads KEY=value pairs as a process's environment; of a key
-// given twice the last wins, as in exec.Cmd's Env.
-func envLookup(env []string) func(string) string {
-	m := map[string]string{}
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return func(k string) string { return m[k] }
 }

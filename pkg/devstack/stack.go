@@ -377,13 +377,21 @@ func (s *Stack) functionEnv(opts Options) []string {
 // file: make invoke-intake ENV_VARS=<file> runs a function alone against
 // this stack.
 func (s *Stack) EnvVars() ([]byte, error) {
-	vars := map[string]string{}
-	for _, kv := range s.env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k != "PATH" {
+	vars := envMap(s.env)
+	delete(vars, "PATH")
+	return json.MarshalIndent(map[string]map[string]string{"IntakeFunction": vars, "DispatchFunction": vars}, "", "  ")
+}
+
+// envMap reads KEY=value pairs as a process's environment: of a key given
+// twice the last wins, as in exec.Cmd's Env.
+func envMap(env []string) map[string]string {
+	vars := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
 			vars[k] = v
 		}
 	}
-	return json.MarshalIndent(map[string]map[string]string{"IntakeFunction": vars, "DispatchFunction": vars}, "", "  ")
+	return vars
 }
 
 // Response is what the front answered.
